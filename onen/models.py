@@ -1,0 +1,134 @@
+"""The paper's networks: a configurable MLP and the small CNN.
+
+Both are a stack of *blocks* followed by a linear *head*. A block's output is a hidden representation: the thing whose
+covariance spectrum the book measures and the spectral regularizer shapes. ``model.blocks`` lists the blocks, so any
+code that works with a list of modules (``onen.capture``, ``onen.SpectralRegularizer``) works with these models, and
+with any other ``nn.Module`` given the modules whose outputs it should look at.
+
+``forward`` returns logits only, so attack libraries can wrap the models unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from .features import capture
+from .whiten import Whiten
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def _activation(name: str) -> nn.Module:
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
+    return _ACTIVATIONS[name]()
+
+
+def _normalisers(width: int, batchnorm: bool, whiten: bool) -> list[nn.Module]:
+    """BatchNorm and/or whitening applied after the activation (the paper's placement)."""
+    layers: list[nn.Module] = []
+    if batchnorm:
+        layers.append(nn.BatchNorm1d(width))
+    if whiten:
+        layers.append(Whiten(width))
+    return layers
+
+
+class Classifier(nn.Module):
+    """Blocks, then a linear head. Subclasses fill ``self.blocks`` and ``self.head``."""
+
+    blocks: nn.ModuleList
+    head: nn.Module
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, 1, 28, 28] (or [B, 784]) in [0, 1] -> logits [B, n_classes]."""
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+    def hidden(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
+        """Hidden representations, each flattened to [B, N_l], and the logits [B, n_classes]."""
+        with capture(list(self.blocks)) as features:
+            logits = self(x)
+        return list(features), logits
+
+    @property
+    def widths(self) -> list[int]:
+        """N_l of each block's (flattened) output."""
+        return list(self._widths)
+
+
+class MLP(Classifier):
+    """Fully connected net: in_features -> widths[0] -> ... -> widths[-1] -> n_classes.
+
+    Args:
+        widths: hidden widths, e.g. [2000] (the paper's shallow net) or [1000, 1000, 1000].
+        activation: "tanh" or "relu".
+        batchnorm: BatchNorm1d after every hidden activation.
+        whiten_after: index of the hidden layer (0-based) whose output is whitened, or None.
+    """
+
+    def __init__(self, widths: Sequence[int] = (2000,), in_features: int = 784, n_classes: int = 10,
+                 activation: str = "tanh", batchnorm: bool = False, whiten_after: int | None = None) -> None:
+        super().__init__()
+        if not widths or any(w <= 0 for w in widths):
+            raise ValueError(f"widths must be a non-empty list of positive ints, got {widths}")
+        if whiten_after is not None and not 0 <= whiten_after < len(widths):
+            raise ValueError(f"whiten_after={whiten_after} is not a hidden layer index (0..{len(widths) - 1})")
+        blocks = []
+        fan_in = in_features
+        for index, width in enumerate(widths):
+            layers: list[nn.Module] = [nn.Flatten()] if index == 0 else []
+            layers += [nn.Linear(fan_in, width), _activation(activation)]
+            layers += _normalisers(width, batchnorm, whiten_after == index)
+            blocks.append(nn.Sequential(*layers))
+            fan_in = width
+        self.blocks = nn.ModuleList(blocks)
+        self.head = nn.Linear(fan_in, n_classes)
+        self._widths = list(widths)
+
+
+class CNN(Classifier):
+    """The paper's small CNN for 1x28x28 inputs.
+
+    conv3x3 1->16, activation, maxpool 2 (-> 16x13x13) | conv3x3 16->32, activation, maxpool 2 (-> 32x5x5 = 800) |
+    FC 800 -> 1000, activation | head 1000 -> n_classes. Three blocks, so three hidden representations
+    (2704, 800 and 1000 wide once flattened).
+
+    Args:
+        activation: "tanh" or "relu".
+        batchnorm: BatchNorm after every activation (2d for the conv blocks).
+        whiten_after: block index (0, 1 or 2) whose flattened output is whitened, or None.
+    """
+
+    def __init__(self, n_classes: int = 10, activation: str = "tanh", batchnorm: bool = False,
+                 whiten_after: int | None = None, fc_width: int = 1000) -> None:
+        super().__init__()
+        if whiten_after is not None and whiten_after not in (0, 1, 2):
+            raise ValueError(f"whiten_after must be 0, 1, 2 or None, got {whiten_after}")
+        widths = [16 * 13 * 13, 32 * 5 * 5, fc_width]
+
+        def conv_block(index: int, c_in: int, c_out: int) -> nn.Sequential:
+            layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3), _activation(activation), nn.MaxPool2d(2)]
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(c_out))
+            if whiten_after == index:
+                layers += [nn.Flatten(), Whiten(widths[index]), nn.Unflatten(1, (c_out, *([13, 13] if index == 0 else [5, 5])))]
+            return nn.Sequential(*layers)
+
+        fc: list[nn.Module] = [nn.Flatten(), nn.Linear(widths[1], fc_width), _activation(activation)]
+        fc += _normalisers(fc_width, batchnorm, whiten_after == 2)
+        self.blocks = nn.ModuleList([conv_block(0, 1, 16), conv_block(1, 16, 32), nn.Sequential(*fc)])
+        self.head = nn.Linear(fc_width, n_classes)
+        self._widths = widths
+
+
+def build_model(arch: str, **kwargs) -> Classifier:
+    """Build "mlp" or "cnn" from keyword options (as stored in an experiment config)."""
+    if arch == "mlp":
+        return MLP(**kwargs)
+    if arch == "cnn":
+        return CNN(**kwargs)
+    raise ValueError(f"arch must be 'mlp' or 'cnn', got {arch!r}")

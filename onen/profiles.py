@@ -1,0 +1,120 @@
+"""The two profiles of the book and the networks each chapter trains.
+
+``paper`` uses the hyperparameters of the paper (from the authors' public code): Adam with AMSGrad, pixels in [0, 1],
+shallow net lr 1e-3 for 50 epochs at batch 3500; deep nets lr 1e-4 for 100 epochs at batch 1500 (MLP) or 6000 (CNN);
+tau = 10, alpha = 1; Jacobian weight 0.01; PGD 40 steps; 3 seeds; the full 10k test set.
+
+``quick`` keeps the same networks and methods but trains briefly on a subset, so the whole book runs on a 2-core CPU
+in minutes: fewer epochs, a larger learning rate for the deep nets (1e-3: 1e-4 needs the paper's 100 epochs), fewer
+test images and eps points, 20 PGD steps, one seed. Batch sizes stay at least as large as the widest regularized
+layer, so every batch covariance has full rank.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .experiments import EvalConfig
+from .training import TrainConfig
+
+QUICK_EPS = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
+PAPER_EPS = [0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "seeds": [0],
+        "shallow": dict(lr=1e-3, epochs=4, batch_size=2000, train_subset=20000, eigen_subset=5000),
+        "mlp": dict(lr=1e-3, epochs=3, batch_size=1000, train_subset=20000, eigen_subset=5000),
+        "cnn": dict(lr=1e-3, epochs=3, batch_size=3000, train_subset=18000, eigen_subset=5000),
+        "eval": EvalConfig(test_subset=500, eps_fgsm=QUICK_EPS, eps_pgd=QUICK_EPS,
+                           noise_sigmas=[0.0, 0.1, 0.2, 0.4, 0.8], pgd_steps=20, spectrum_subset=3000),
+    },
+    "paper": {
+        "seeds": [0, 1, 2],
+        "shallow": dict(lr=1e-3, epochs=50, batch_size=3500),
+        "mlp": dict(lr=1e-4, epochs=100, batch_size=1500),
+        "cnn": dict(lr=1e-4, epochs=100, batch_size=6000),
+        "eval": EvalConfig(test_subset=None, eps_fgsm=PAPER_EPS, eps_pgd=PAPER_EPS,
+                           noise_sigmas=[0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0], pgd_steps=40),
+    },
+}
+
+
+def _check(profile: str) -> dict[str, Any]:
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
+    return PROFILES[profile]
+
+
+def seeds(profile: str) -> list[int]:
+    return list(_check(profile)["seeds"])
+
+
+def evaluation(profile: str) -> EvalConfig:
+    return dataclasses.replace(_check(profile)["eval"])
+
+
+def shallow(profile: str, **overrides: Any) -> TrainConfig:
+    """784-2000-10 tanh net of section 4.1 (overrides: batchnorm, whiten_after, regularizer, beta, ...)."""
+    return TrainConfig(arch="mlp", widths=[2000], **{**_check(profile)["shallow"], **overrides})
+
+
+def deep(arch: str, profile: str, **overrides: Any) -> TrainConfig:
+    """MLP 3x1000 or the CNN of sections 4.2-4.3, tanh."""
+    if arch not in ("mlp", "cnn"):
+        raise ValueError(f"arch must be 'mlp' or 'cnn', got {arch!r}")
+    widths = [1000, 1000, 1000] if arch == "mlp" else [2704, 800, 1000]
+    return TrainConfig(arch=arch, widths=widths, **{**_check(profile)[arch], **overrides})
+
+
+def shallow_variants(profile: str) -> dict[str, TrainConfig]:
+    """Section 4.1: Vanilla, Vanilla with BatchNorm, Whitened, and SpecReg at beta 1, 2, 5."""
+    return {
+        "Vanilla": shallow(profile),
+        "Vanilla-BN": shallow(profile, batchnorm=True),
+        "Whitened": shallow(profile, whiten_after=0),
+        **{f"SpecReg β={b:g}": shallow(profile, regularizer="spectral", beta=float(b)) for b in (1, 2, 5)},
+    }
+
+
+# Whitening goes after the second of three hidden blocks: an intermediate layer, below the regularized last one.
+WHITEN_BLOCK = 1
+
+
+def last_layer_variants(arch: str, profile: str) -> dict[str, TrainConfig]:
+    """Section 4.2: Vanilla, Vanilla-Wh, SpecReg on the last hidden layer, SpecReg-Wh."""
+    spec = dict(regularizer="spectral", spectral_layers="last", beta=1.0)
+    return {
+        "Vanilla": deep(arch, profile),
+        "Vanilla-Wh": deep(arch, profile, whiten_after=WHITEN_BLOCK),
+        "SpecReg (last)": deep(arch, profile, **spec),
+        "SpecReg-Wh (last)": deep(arch, profile, whiten_after=WHITEN_BLOCK, **spec),
+    }
+
+
+def all_layer_variants(arch: str, profile: str) -> dict[str, TrainConfig]:
+    """Section 4.3: Vanilla, SpecReg on every hidden layer, Jacobian regularization, and BatchNorm for its spectra."""
+    return {
+        "Vanilla": deep(arch, profile),
+        "Vanilla-BN": deep(arch, profile, batchnorm=True),
+        "SpecReg (all)": deep(arch, profile, regularizer="spectral", spectral_layers="all", beta=1.0),
+        "Jacobian": deep(arch, profile, regularizer="jacobian", jacobian_weight=0.01),
+    }
+
+
+CHAPTER_VARIANTS = ("shallow", "deep_last_layer", "deep_all_layers")
+
+
+def chapter_variants(chapter: str, profile: str) -> dict[str, tuple[TrainConfig, EvalConfig]]:
+    """Every network a chapter trains, by display name, with its evaluation."""
+    ev = evaluation(profile)
+    if chapter == "shallow":
+        return {name: (cfg, ev) for name, cfg in shallow_variants(profile).items()}
+    if chapter == "deep_last_layer":
+        makers = last_layer_variants
+    elif chapter == "deep_all_layers":
+        makers = all_layer_variants
+    else:
+        raise ValueError(f"chapter must be one of {CHAPTER_VARIANTS}, got {chapter!r}")
+    return {f"{arch.upper()} {name}": (cfg, ev) for arch in ("mlp", "cnn") for name, cfg in makers(arch, profile).items()}

@@ -1,0 +1,141 @@
+"""Covariance eigenspectra of representations and power-law fits of their decay.
+
+Everything here is float64: eigenvalues of a 2000-wide covariance span many decades, and the tail that a power-law fit
+reads is exactly where float32 rounding would dominate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .features import capture
+
+
+def covariance(h: Tensor) -> Tensor:
+    """Centred covariance of h: [B, N] -> [N, N] float64 (unbiased, divides by B - 1)."""
+    h = h.reshape(h.shape[0], -1).double()
+    if h.shape[0] < 2:
+        raise ValueError("covariance needs at least 2 samples")
+    centred = h - h.mean(0)
+    return centred.T @ centred / (h.shape[0] - 1)
+
+
+def eigh_descending(cov: Tensor) -> tuple[Tensor, Tensor]:
+    """Eigenvalues [N] in descending order and eigenvectors [N, N] (columns, matching order) of a symmetric matrix."""
+    values, vectors = torch.linalg.eigh(cov.double())
+    return values.flip(0), vectors.flip(1)
+
+
+def eigenspectrum(h: Tensor) -> Tensor:
+    """Descending covariance eigenvalues [N] (float64) of representations h: [B, N]."""
+    return eigh_descending(covariance(h))[0]
+
+
+class RunningCovariance:
+    """Accumulates the covariance of many [b, N] chunks in float64 with bounded memory (sums of x and x x^T)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total: Tensor | None = None
+        self.outer: Tensor | None = None
+        self.shift: Tensor | None = None
+
+    def update(self, h: Tensor) -> None:
+        h = h.reshape(h.shape[0], -1).double()
+        if self.shift is None:
+            # shifting by the first chunk's mean keeps the sums small, so the final subtraction loses little precision
+            self.shift = h.mean(0)
+            self.total = torch.zeros_like(self.shift)
+            self.outer = torch.zeros(h.shape[1], h.shape[1], dtype=torch.float64, device=h.device)
+        shifted = h - self.shift
+        self.count += h.shape[0]
+        self.total += shifted.sum(0)
+        self.outer += shifted.T @ shifted
+
+    def covariance(self) -> Tensor:
+        if self.count < 2 or self.total is None or self.outer is None:
+            raise ValueError("RunningCovariance needs at least 2 samples")
+        mean = self.total / self.count
+        return (self.outer - self.count * torch.outer(mean, mean)) / (self.count - 1)
+
+
+@torch.no_grad()
+def layer_covariances(model: nn.Module, layers: Sequence[nn.Module], inputs: Tensor,
+                      chunk_size: int = 2000) -> list[Tensor]:
+    """Covariances [N_l, N_l] (float64) of the outputs of ``layers`` over all ``inputs`` [M, ...].
+
+    The model runs in eval mode (restored afterwards) on chunks of ``chunk_size`` inputs, so memory stays bounded
+    whatever M is.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        accumulators = [RunningCovariance() for _ in layers]
+        for start in range(0, inputs.shape[0], chunk_size):
+            with capture(layers) as features:
+                model(inputs[start : start + chunk_size])
+            for acc, h in zip(accumulators, features):
+                acc.update(h)
+        return [acc.covariance() for acc in accumulators]
+    finally:
+        model.train(was_training)
+
+
+def layer_spectra(model: nn.Module, layers: Sequence[nn.Module], inputs: Tensor,
+                  chunk_size: int = 2000) -> list[np.ndarray]:
+    """Descending eigenvalues of each layer's representation covariance over ``inputs``, as numpy float64 arrays."""
+    covs = layer_covariances(model, layers, inputs, chunk_size)
+    return [eigh_descending(c)[0].cpu().numpy() for c in covs]
+
+
+def fit_power_law(spectrum: np.ndarray | Tensor, ranks: tuple[int, int] = (11, 500)) -> float:
+    """Exponent alpha of spectrum_n ~ n^-alpha, fitted over 1-based ranks n in [ranks[0], ranks[1]].
+
+    Least squares of log(lambda_n) on log(n), with each point weighted by 1/n as Stringer et al. (2019) do: ranks are
+    evenly spaced in n, so without the weights the many high ranks would dominate a fit in log-log space.
+    Non-positive eigenvalues in the window are left out. Returns alpha (positive for a decaying spectrum).
+    """
+    values = np.asarray(spectrum.detach().cpu() if isinstance(spectrum, Tensor) else spectrum, dtype=np.float64)
+    lo, hi = ranks
+    if lo < 1 or hi < lo:
+        raise ValueError(f"ranks must satisfy 1 <= lo <= hi, got {ranks}")
+    n = np.arange(lo, min(hi, values.size) + 1)
+    lam = values[n - 1]
+    keep = lam > 0
+    n, lam = n[keep], lam[keep]
+    if n.size < 2:
+        raise ValueError(f"need at least 2 positive eigenvalues in ranks {ranks}, got {n.size}")
+    weights = 1.0 / n
+    design = np.stack([np.log(n), np.ones_like(n, dtype=np.float64)], axis=1) * weights[:, None]
+    slope, _ = np.linalg.lstsq(design, np.log(lam) * weights, rcond=None)[0]
+    return float(-slope)
+
+
+def power_law_spectrum(n_dims: int, alpha: float, scale: float = 1.0) -> np.ndarray:
+    """The ideal spectrum scale * n^-alpha for n = 1..n_dims."""
+    return scale * np.arange(1, n_dims + 1, dtype=np.float64) ** -alpha
+
+
+def sample_with_spectrum(n_samples: int, spectrum: np.ndarray, seed: int = 0) -> Tensor:
+    """Gaussian samples [n_samples, N] whose population covariance has the given eigenvalues (random eigenbasis)."""
+    gen = torch.Generator().manual_seed(seed)
+    n_dims = len(spectrum)
+    basis, _ = torch.linalg.qr(torch.randn(n_dims, n_dims, generator=gen, dtype=torch.float64))
+    z = torch.randn(n_samples, n_dims, generator=gen, dtype=torch.float64)
+    return (z * torch.from_numpy(np.sqrt(spectrum))) @ basis.T
+
+
+def summarise(spectra: Iterable[np.ndarray], ranks: tuple[int, int] = (11, 500)) -> list[float]:
+    """Fitted alpha of each spectrum (NaN where the window holds fewer than 2 positive eigenvalues)."""
+    out = []
+    for s in spectra:
+        try:
+            out.append(fit_power_law(s, ranks))
+        except ValueError:
+            out.append(float("nan"))
+    return out
+

@@ -1,0 +1,248 @@
+"""One training loop for every variant of the paper: vanilla, BatchNorm, whitened, spectral, Jacobian.
+
+A run is described entirely by a :class:`TrainConfig` (JSON-able, so it can key a cache). Optimiser: Adam with the
+AMSGrad correction, as in the paper. Data: whole tensors on the device, shuffled by a seeded CPU generator, so the
+same seed on the same device gives the same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import Split
+from .features import capture
+from .models import Classifier, build_model
+from .regularizers import SpectralRegularizer, select_layers
+from .spectrum import fit_power_law, layer_spectra
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a trained network.
+
+    regularizer: "none" | "spectral" | "jacobian".
+    spectral_layers: "last" | "all" | list of block indices (spectral only).
+    train_subset: number of training images used (None: all 60000).
+    eigen_subset: training images used to refresh the eigenbasis and to track spectra (None: all of train_subset).
+    fit_ranks: 1-based rank window of the power-law fit recorded in the history.
+    """
+
+    arch: str = "mlp"
+    widths: list[int] = field(default_factory=lambda: [2000])
+    activation: str = "tanh"
+    batchnorm: bool = False
+    whiten_after: int | None = None
+    regularizer: str = "none"
+    spectral_layers: str | list[int] = "last"
+    beta: float = 1.0
+    tau: int = 10
+    alpha: float = 1.0
+    jacobian_weight: float = 0.01
+    jacobian_projections: int = 1
+    dataset: str = "mnist"
+    lr: float = 1e-3
+    epochs: int = 50
+    batch_size: int = 3500
+    train_subset: int | None = None
+    eigen_subset: int | None = None
+    fit_ranks: tuple[int, int] = (11, 500)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.regularizer not in ("none", "spectral", "jacobian"):
+            raise ValueError(f"regularizer must be 'none', 'spectral' or 'jacobian', got {self.regularizer!r}")
+        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("need epochs >= 0, batch_size >= 1 and lr > 0")
+        self.widths = list(self.widths)
+        self.fit_ranks = tuple(self.fit_ranks)  # type: ignore[assignment]
+        if not isinstance(self.spectral_layers, str):
+            self.spectral_layers = list(self.spectral_layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["fit_ranks"] = list(self.fit_ranks)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        return cls(**d)
+
+    def model(self) -> Classifier:
+        if self.arch == "mlp":
+            return build_model("mlp", widths=self.widths, activation=self.activation, batchnorm=self.batchnorm,
+                               whiten_after=self.whiten_after)
+        return build_model("cnn", activation=self.activation, batchnorm=self.batchnorm,
+                           whiten_after=self.whiten_after)
+
+
+@dataclass
+class History:
+    """Per-epoch record of a run. alphas[e][l] is the fitted exponent of block l after epoch e."""
+
+    loss: list[float] = field(default_factory=list)
+    cross_entropy: list[float] = field(default_factory=list)
+    penalty: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    alphas: list[list[float]] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+StepCallback = Callable[[Classifier, SpectralRegularizer | None, int, int], None]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """"auto" -> cuda if available else cpu; anything else is passed to torch.device."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: nn.Module, split: Split, batch_size: int = 2000) -> float:
+    """Clean accuracy of ``model`` (eval mode, restored) on ``split``."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for x, y in split.batches(batch_size):
+        correct += int((model(x).argmax(1) == y).sum())
+    model.train(was_training)
+    return correct / max(len(split), 1)
+
+
+def _safe_alphas(spectra: list[np.ndarray], ranks: tuple[int, int]) -> list[float]:
+    out = []
+    for s in spectra:
+        try:
+            out.append(fit_power_law(s, ranks))
+        except ValueError:
+            out.append(math.nan)
+    return out
+
+
+def train(config: TrainConfig, train_split: Split, test_split: Split | None = None, *,
+          progress: bool = True, checkpoint: str | os.PathLike | None = None,
+          after_step: StepCallback | None = None) -> tuple[Classifier, History]:
+    """Train a model as ``config`` says on ``train_split`` (already on the target device).
+
+    Args:
+        test_split: evaluated after every epoch (clean accuracy), if given.
+        progress: show a tqdm bar over epochs with the running loss.
+        checkpoint: path of a checkpoint written after every epoch; if it exists, training resumes from it.
+        after_step: called as after_step(model, regularizer, epoch, step) after every optimiser step.
+
+    Returns the trained model (eval mode) and its :class:`History`.
+    """
+    device = train_split.images.device
+    torch.manual_seed(config.seed)
+    data = train_split.subset(config.train_subset, seed=config.seed)
+    eigen_inputs = data.subset(config.eigen_subset, seed=config.seed + 1).images
+    model = config.model().to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, amsgrad=True)
+    shuffle = torch.Generator().manual_seed(config.seed)
+    tracked = select_layers(model, "all")
+    regularizer = None
+    if config.regularizer == "spectral":
+        regularizer = SpectralRegularizer(model, select_layers(model, config.spectral_layers), beta=config.beta,
+                                          tau=config.tau, alpha=config.alpha)
+    history = History()
+    start_epoch = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state["config"] != config.to_dict():
+            raise ValueError(f"checkpoint {checkpoint} was written for another configuration")
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        shuffle.set_state(state["shuffle"])
+        history = History(**state["history"])
+        start_epoch = state["epoch"]
+
+    if regularizer is not None and config.epochs > start_epoch:
+        regularizer.refresh(eigen_inputs)
+    bar = tqdm(range(start_epoch, config.epochs), desc=_describe(config), disable=not progress, leave=False)
+    for epoch in bar:
+        began = time.perf_counter()
+        model.train()
+        sums = torch.zeros(3, dtype=torch.float64, device=device)
+        for step, (x, y) in enumerate(data.batches(config.batch_size, generator=shuffle, drop_last=True)):
+            if regularizer is not None:
+                with capture(regularizer.layers) as features:
+                    logits = model(x)
+                ce = F.cross_entropy(logits, y)
+                penalty = regularizer.penalty(features)
+            elif config.regularizer == "jacobian":
+                from .jacobian import jacobian_norm_sq
+
+                logits = model(x)
+                ce = F.cross_entropy(logits, y)
+                penalty = 0.5 * config.jacobian_weight * jacobian_norm_sq(model, x, config.jacobian_projections)
+            else:
+                logits = model(x)
+                ce = F.cross_entropy(logits, y)
+                penalty = torch.zeros((), device=device)
+            loss = ce + penalty
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            sums += torch.stack([loss.detach(), ce.detach(), penalty.detach()]).double() * x.shape[0]
+            if after_step is not None:
+                after_step(model, regularizer, epoch, step)
+        spectra = _spectra_and_refresh(model, tracked, regularizer, eigen_inputs)
+        means = (sums / len(data)).tolist()
+        history.loss.append(means[0])
+        history.cross_entropy.append(means[1])
+        history.penalty.append(means[2])
+        history.test_accuracy.append(evaluate_accuracy(model, test_split) if test_split is not None else math.nan)
+        history.alphas.append(_safe_alphas(spectra, config.fit_ranks))
+        history.seconds.append(time.perf_counter() - began)
+        bar.set_postfix(loss=f"{means[0]:.3f}", acc=f"{history.test_accuracy[-1]:.3f}")
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, model, optimiser, shuffle, history, epoch + 1, config)
+    model.eval()
+    return model, history
+
+
+def _spectra_and_refresh(model: nn.Module, tracked: list[nn.Module], regularizer: SpectralRegularizer | None,
+                         inputs: torch.Tensor) -> list[np.ndarray]:
+    """Spectra of every tracked block; the regularized ones come from the refresh that sets the next eigenbasis."""
+    by_layer: dict[int, np.ndarray] = {}
+    if regularizer is not None:
+        by_layer.update(zip(map(id, regularizer.layers), regularizer.refresh(inputs)))
+    others = [m for m in tracked if id(m) not in by_layer]
+    if others:
+        by_layer.update(zip(map(id, others), layer_spectra(model, others, inputs)))
+    return [by_layer[id(m)] for m in tracked]
+
+
+def _describe(config: TrainConfig) -> str:
+    name = f"{config.arch}"
+    if config.regularizer == "spectral":
+        name += f" spectral(beta={config.beta})"
+    elif config.regularizer == "jacobian":
+        name += " jacobian"
+    return name
+
+
+def _save_checkpoint(path: str | os.PathLike, model: nn.Module, optimiser: torch.optim.Optimizer,
+                     shuffle: torch.Generator, history: History, epoch: int, config: TrainConfig) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "shuffle": shuffle.get_state(),
+                "history": history.to_dict(), "epoch": epoch, "config": config.to_dict()}, tmp)
+    os.replace(tmp, path)

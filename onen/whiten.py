@@ -1,0 +1,57 @@
+"""A whitening layer: decorrelates features to unit covariance, like BatchNorm for the full covariance.
+
+In training it whitens with the batch's own mean and covariance (differentiably, so the network learns through it)
+and updates running estimates; in eval mode it uses those running estimates, so that a prediction never depends on
+what else is in the batch. Whitening uses the Cholesky factor of the covariance (y = (x - mu) L^-T with C = L L^T):
+its backward pass is stable where an eigendecomposition's is not (near-degenerate eigenvalues), and any whitening
+matrix gives the flat spectrum that matters here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class Whiten(nn.Module):
+    """Whiten [B, D] features (or [B, ...], flattened) to zero mean and identity covariance.
+
+    Args:
+        num_features: D.
+        eps: jitter added to the covariance diagonal (keeps it invertible when B is small or features collinear).
+        momentum: weight of the new batch in the running mean/covariance.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-3, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_cov", torch.eye(num_features))
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape
+        flat = x.reshape(shape[0], -1)
+        if flat.shape[1] != self.num_features:
+            raise ValueError(f"Whiten expects {self.num_features} features, got {flat.shape[1]}")
+        if self.training:
+            if flat.shape[0] < 2:
+                raise ValueError("Whiten needs a batch of at least 2 samples in training mode")
+            mean = flat.mean(0)
+            centred = flat - mean
+            cov = centred.T @ centred / (flat.shape[0] - 1)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_cov.lerp_(cov.detach(), self.momentum)
+        else:
+            centred = flat - self.running_mean
+            cov = self.running_cov
+        eye = torch.eye(self.num_features, dtype=cov.dtype, device=cov.device)
+        chol = torch.linalg.cholesky(cov + self.eps * eye)
+        # y^T = L^-1 (x - mu)^T, i.e. y = (x - mu) L^-T
+        white = torch.linalg.solve_triangular(chol, centred.T, upper=False).T
+        return white.reshape(shape)
