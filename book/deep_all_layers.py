@@ -79,6 +79,7 @@ for ax, (arch, name) in zip(axes, archs.items()):
     report.robustness_figure(attacked[arch], attacks=("fgsm", "pgd"), title=name, ax=ax)
 fig.tight_layout()
 glue("deep-all-robustness", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} deep-all-robustness
@@ -121,6 +122,7 @@ for arch, name in archs.items():
     fig = report.spectra_figure(results[arch], layers=list(range(n_layers)),
                                 layer_names=[f"{name}, hidden layer {l + 1}" for l in range(n_layers)])
     glue(f"deep-all-spectra-{arch}", fig, display=False)
+    plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} deep-all-spectra-mlp
@@ -151,6 +153,7 @@ for ax, (arch, name) in zip(axes, archs.items()):
     report.robustness_figure(attacked[arch], attacks=("noise",), title=name, ax=ax)
 fig.tight_layout()
 glue("deep-all-noise", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} deep-all-noise

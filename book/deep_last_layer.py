@@ -29,6 +29,7 @@ seeds = None
 results_dir = "results/quick"
 
 # %%
+import matplotlib.pyplot as plt
 from myst_nb import glue
 
 from onen import profiles, report
@@ -78,6 +79,7 @@ for arch, name in archs.items():
     fig = report.spectra_figure(results[arch], layers=list(range(n_layers)),
                                 layer_names=[f"{name}, hidden layer {l + 1}" for l in range(n_layers)])
     glue(f"deep-last-spectra-{arch}", fig, display=False)
+    plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} deep-last-spectra-mlp
@@ -101,12 +103,12 @@ for arch, name in archs.items():
 
 # %%
 import matplotlib.pyplot as plt
-
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
 for ax, (arch, name) in zip(axes, archs.items()):
     report.robustness_figure(results[arch], attacks=("fgsm", "pgd"), title=name, ax=ax)
 fig.tight_layout()
 glue("deep-last-robustness", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} deep-last-robustness
@@ -148,6 +150,7 @@ for ax, (arch, name) in zip(axes, archs.items()):
     report.robustness_figure(results[arch], attacks=("noise",), title=name, ax=ax)
 fig.tight_layout()
 glue("deep-last-noise", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} deep-last-noise

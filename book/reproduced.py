@@ -97,6 +97,7 @@ ax.set_yticks(y, labels, fontsize=7)
 ax.set_xlabel("effect on PGD robustness score (percentage points)")
 fig.tight_layout()
 glue("reproduced-effects", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} reproduced-effects

@@ -32,6 +32,7 @@ seeds = None
 results_dir = "results/quick"
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 from myst_nb import glue
 
@@ -82,6 +83,7 @@ results = {name: run_seeds(config, evaluation, seeds, results_dir, device) for n
 # %%
 fig = report.spectra_figure(results, layers=[0], layer_names=["hidden layer (2000 tanh units)"])
 glue("shallow-spectra", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} shallow-spectra
@@ -102,6 +104,7 @@ glue("shallow-spectra", fig, display=False)
 # %%
 fig = report.robustness_figure(results, attacks=("fgsm", "pgd"))
 glue("shallow-robustness", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} shallow-robustness
@@ -138,6 +141,7 @@ glue("shallow-whiten-verdict", report.verdict(whiten_effect, whiten_stderr, n, e
 # %%
 fig = report.robustness_figure(results, attacks=("noise",))
 glue("shallow-noise", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} shallow-noise
@@ -159,6 +163,7 @@ first = {name: runs[0] for name, runs in results.items()}
 images = next(iter(first.values())).arrays["sensitivity_images"]
 fig = sensitivity_grid(images, {name: r.arrays["sensitivity"] for name, r in first.items()})
 glue("shallow-sensitivity", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} shallow-sensitivity
@@ -174,8 +179,6 @@ glue("shallow-sensitivity", fig, display=False)
 # {numref}`fig-shallow-training` shows the cross-entropy, the penalty and the fitted exponent over training.
 
 # %%
-import matplotlib.pyplot as plt
-
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
 for name, runs in results.items():
     history = runs[0].meta["history"]
@@ -192,6 +195,7 @@ for ax in axes:
 axes[0].legend()
 fig.tight_layout()
 glue("shallow-training", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} shallow-training

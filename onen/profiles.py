@@ -24,7 +24,7 @@ PAPER_EPS = [0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
         "seeds": [0],
-        "shallow": dict(lr=1e-3, epochs=4, batch_size=2000, train_subset=20000, eigen_subset=5000),
+        "shallow": dict(lr=1e-3, epochs=5, batch_size=2000, train_subset=20000, eigen_subset=5000),
         "mlp": dict(lr=1e-3, epochs=3, batch_size=1000, train_subset=20000, eigen_subset=5000),
         "cnn": dict(lr=1e-3, epochs=3, batch_size=3000, train_subset=18000, eigen_subset=5000),
         "eval": EvalConfig(test_subset=500, eps_fgsm=QUICK_EPS, eps_pgd=QUICK_EPS,

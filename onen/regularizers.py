@@ -37,7 +37,9 @@ def spectral_penalty(lam: Tensor, tau: int = 10, alpha: float = 1.0) -> Tensor:
     e = torch.sort(lam, descending=True).values
     anchor = e[tau].detach()
     k = torch.arange(tau + 1, n, device=lam.device, dtype=lam.dtype)
-    gamma = anchor * ((tau + 1) / (k + 1)) ** alpha
+    # a non-positive anchor (rank <= tau) leaves nothing to compare with: a unit target keeps the masked terms finite,
+    # since a 0 * inf in their backward pass would turn every gradient into NaN
+    gamma = torch.where(anchor > 0, anchor, torch.ones_like(anchor)) * ((tau + 1) / (k + 1)) ** alpha
     tail = e[tau + 1 :]
     ratio_minus_one = tail / gamma - 1
     terms = ratio_minus_one.square() + torch.relu(ratio_minus_one)

@@ -155,6 +155,8 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
     model = config.model().to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, amsgrad=True)
     shuffle = torch.Generator().manual_seed(config.seed)
+    # the Jacobian penalty's random projections get their own stream, saved with checkpoints like the shuffle's
+    projections = torch.Generator(device=device).manual_seed(config.seed + 2)
     tracked = select_layers(model, "all")
     regularizer = None
     if config.regularizer == "spectral":
@@ -169,6 +171,7 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         shuffle.set_state(state["shuffle"])
+        projections.set_state(state["projections"].cpu())
         history = History(**state["history"])
         start_epoch = state["epoch"]
 
@@ -179,6 +182,7 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
         began = time.perf_counter()
         model.train()
         sums = torch.zeros(3, dtype=torch.float64, device=device)
+        seen = 0
         for step, (x, y) in enumerate(data.batches(config.batch_size, generator=shuffle, drop_last=True)):
             if regularizer is not None:
                 with capture(regularizer.layers) as features:
@@ -190,7 +194,8 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
 
                 logits = model(x)
                 ce = F.cross_entropy(logits, y)
-                penalty = 0.5 * config.jacobian_weight * jacobian_norm_sq(model, x, config.jacobian_projections)
+                penalty = 0.5 * config.jacobian_weight * jacobian_norm_sq(model, x, config.jacobian_projections,
+                                                                                generator=projections)
             else:
                 logits = model(x)
                 ce = F.cross_entropy(logits, y)
@@ -200,10 +205,11 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
             loss.backward()
             optimiser.step()
             sums += torch.stack([loss.detach(), ce.detach(), penalty.detach()]).double() * x.shape[0]
+            seen += x.shape[0]
             if after_step is not None:
                 after_step(model, regularizer, epoch, step)
         spectra = _spectra_and_refresh(model, tracked, regularizer, eigen_inputs)
-        means = (sums / len(data)).tolist()
+        means = (sums / max(seen, 1)).tolist()
         history.loss.append(means[0])
         history.cross_entropy.append(means[1])
         history.penalty.append(means[2])
@@ -212,7 +218,7 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
         history.seconds.append(time.perf_counter() - began)
         bar.set_postfix(loss=f"{means[0]:.3f}", acc=f"{history.test_accuracy[-1]:.3f}")
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, optimiser, shuffle, history, epoch + 1, config)
+            _save_checkpoint(checkpoint, model, optimiser, shuffle, projections, history, epoch + 1, config)
     model.eval()
     return model, history
 
@@ -239,10 +245,12 @@ def _describe(config: TrainConfig) -> str:
 
 
 def _save_checkpoint(path: str | os.PathLike, model: nn.Module, optimiser: torch.optim.Optimizer,
-                     shuffle: torch.Generator, history: History, epoch: int, config: TrainConfig) -> None:
+                     shuffle: torch.Generator, projections: torch.Generator, history: History, epoch: int,
+                     config: TrainConfig) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "shuffle": shuffle.get_state(),
+                "projections": projections.get_state(),
                 "history": history.to_dict(), "epoch": epoch, "config": config.to_dict()}, tmp)
     os.replace(tmp, path)

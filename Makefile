@@ -1,0 +1,40 @@
+# make book: build the book (quick profile) into _build/html.   make test: unit tests, executed chapters, nbval, HTML.
+# Both create .venv on first use. ONEN_DATA (the data root; the library defaults to ~/.onen/data) is passed through.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.onen-installed
+
+ifdef ONEN_DATA
+export ONEN_DATA
+endif
+
+.PHONY: book test install execute html clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -e '.[test,book]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(PY) -m onen.book all
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+	$(PY) -m onen.book execute
+	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		$$($(PY) -m onen.book list)
+	$(PY) -m onen.book html
+
+execute: $(STAMP)
+	$(PY) -m onen.book execute
+
+html: $(STAMP)
+	$(PY) -m onen.book html
+
+clean:
+	rm -rf _build book/*.ipynb

@@ -1,0 +1,131 @@
+"""How much the spectral penalty costs, against the matrix product that bounds it and against a plain training step.
+
+For a layer of width D at batch B the penalty needs the projections (H - mean) V, a [B, D] x [D, D] product
+(2 B D^2 flops), and the same product again in the backward pass to H: 4 B D^2 flops in all, the floor any
+implementation of it pays. The table compares
+
+1. penalty(h) + backward to h, for h = tanh activations of a Linear(784, 2000) at batch 3500 (the network excluded);
+2. a plain [B, D] @ [D, D] product + backward to its left factor: the same 4 B D^2 flops, timed interleaved with (1)
+   so that both see the same machine load;
+3. one whole training step of the paper's shallow net (784-2000-10 tanh, Adam with AMSGrad), vanilla and with the
+   spectral penalty on its hidden layer.
+
+Run: PYTHONPATH=. python benchmarks/bench_spectral.py [--device cpu|cuda] [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from onen.features import capture
+from onen.regularizers import SpectralRegularizer
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_interleaved(fns: dict[str, Callable[[], None]], device: torch.device, repeats: int,
+                     warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per call of each function, measured round-robin (so load changes hit all of them alike)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    sync(device)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--batch", type=int, default=3500)
+    parser.add_argument("--width", type=int, default=2000)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    batch, width, repeats = args.batch, args.width, args.repeats
+    torch.manual_seed(0)
+
+    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
+          f"batch {batch}, width {width}, median of {repeats} (after warm-up)")
+
+    # the paper's shallow net and inputs with MNIST's range; the basis comes from a refresh on 2 batches of them
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, width), nn.Tanh(), nn.Linear(width, 10)).to(device)
+    x = torch.rand(batch, 784, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    reg = SpectralRegularizer(model, [model[2]], beta=1.0, tau=10, alpha=1.0)
+    reg.refresh(torch.rand(2 * batch, 784, device=device))
+    with torch.no_grad():
+        h0 = model[2](model[1](x))
+
+    # 1. the penalty alone: forward + backward to h
+    h = h0.clone().requires_grad_(True)
+
+    def penalty_only() -> None:
+        h.grad = None
+        reg.penalty([h]).backward()
+
+    # 2. the same flops as one plain product: a [B, D] @ [D, D] forward and its backward to the left factor
+    a = h0.clone().requires_grad_(True)
+    w = reg.bases[0].detach().clone()
+
+    def matmul_only() -> None:
+        a.grad = None
+        (a @ w).sum().backward()
+
+    # 3. whole training steps
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True)
+
+    def vanilla_step() -> None:
+        loss = F.cross_entropy(model(x), y)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    def spectral_step() -> None:
+        with capture(reg.layers) as feats:
+            logits = model(x)
+        loss = F.cross_entropy(logits, y) + reg.penalty(feats)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    times = time_interleaved({"penalty": penalty_only, "matmul": matmul_only}, device, repeats)
+    times |= time_interleaved({"vanilla step": vanilla_step, "spectral step": spectral_step}, device, repeats)
+    med = {name: statistics.median(t) for name, t in times.items()}
+
+    flops = 4 * batch * width**2
+    print()
+    print(f"{'what':<44}{'median ms':>11}{'min ms':>9}{'GFLOP/s':>10}")
+    rows = [
+        ("penalty(h) + backward (4BD^2 floor)", "penalty", flops),
+        ("matmul [B,D]@[D,D] + backward (4BD^2)", "matmul", flops),
+        ("vanilla step 784-2000-10, Adam amsgrad", "vanilla step", None),
+        ("spectral step (vanilla + penalty)", "spectral step", None),
+    ]
+    for label, key, f in rows:
+        rate = f"{f / med[key] / 1e9:10.1f}" if f else f"{'':>10}"
+        print(f"{label:<44}{med[key] * 1e3:11.1f}{min(times[key]) * 1e3:9.1f}{rate}")
+    print()
+    print(f"penalty throughput / matmul throughput: {med['matmul'] / med['penalty']:.0%}  (aim >= 70%)")
+    print(f"spectral step / vanilla step:           {med['spectral step'] / med['vanilla step']:.2f}x (target <= 3x)")
+
+
+if __name__ == "__main__":
+    main()

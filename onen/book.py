@@ -1,0 +1,241 @@
+"""Execute the book's chapters and build it.
+
+The chapters are Jupytext percent-format files ``book/<name>.py``. ``execute`` converts each into
+``book/<name>.ipynb`` and runs it in place with papermill, with the parameters ``profile``, ``device``, ``seeds`` and
+``results_dir`` injected after the chapter's cell tagged ``parameters``. ``html`` builds the book from those executed
+notebooks with Jupyter Book (which executes nothing itself). ``all`` does both. ``convert`` only writes the notebooks,
+for running papermill by hand::
+
+    python -m onen.book execute --profile paper --device cuda --chapter shallow
+    python -m onen.book html
+    python -m onen.book convert && papermill book/shallow.ipynb book/shallow.ipynb -p profile paper -p device cuda
+
+Chapters run with the repository root as working directory. ``results_dir`` is passed as an absolute path, so a
+notebook re-executed elsewhere (nbval starts its kernel in ``book/``) still finds the cached results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+KERNEL = "python3"
+# The inline backend makes figures (and glued figures) render as PNG outputs; a non-interactive MPLBACKEND such as Agg,
+# set for scripts and tests, would otherwise leave the notebooks without images.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+class ChapterFailed(RuntimeError):
+    pass
+
+
+def repo_root() -> Path:
+    """The book's root: the working directory if it holds ``_toc.yml``, else the checkout this package lives in."""
+    for candidate in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (candidate / "_toc.yml").is_file():
+            return candidate
+    raise SystemExit("no _toc.yml in the working directory or above the onen package: run from the repository root")
+
+
+def toc_chapters(root: Path) -> list[str]:
+    """Names of the executable chapters (``book/<name>.py``) in table-of-contents order."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    entries = toc.get("chapters", []) + [c for part in toc.get("parts", []) for c in part.get("chapters", [])]
+    files: list[str] = []
+    while entries:
+        entry = entries.pop(0)
+        files += [entry["file"]] if "file" in entry else []
+        entries[:0] = entry.get("sections", [])
+    names = []
+    for file in files:
+        path = (root / file).with_suffix("") if Path(file).suffix in (".py", ".ipynb", ".md") else root / file
+        if path.with_suffix(".py").is_file() or not path.with_suffix(".md").is_file():  # a markdown page runs nothing
+            names.append(path.name)
+    return names
+
+
+def chapter_paths(root: Path, name: str) -> tuple[Path, Path]:
+    return root / "book" / f"{name}.py", root / "book" / f"{name}.ipynb"
+
+
+def select(root: Path, chapters: Sequence[str] | None) -> list[str]:
+    known = toc_chapters(root)
+    if not chapters:
+        return known
+    unknown = [c for c in chapters if c not in known]
+    if unknown:
+        raise SystemExit(f"unknown chapter(s) {unknown}; the table of contents has {known}")
+    return [c for c in known if c in chapters]
+
+
+def convert(root: Path, chapters: Sequence[str] | None = None) -> list[Path]:
+    """Write ``book/<name>.ipynb`` from ``book/<name>.py`` (percent format; cell tags and metadata kept)."""
+    import jupytext
+
+    written = []
+    for name in select(root, chapters):
+        source, notebook = chapter_paths(root, name)
+        if not source.is_file():
+            raise SystemExit(f"chapter {name}: {source} does not exist")
+        nb = jupytext.read(source, fmt="py:percent")
+        nb.metadata.setdefault("kernelspec", {"name": KERNEL, "display_name": "Python 3", "language": "python"})
+        jupytext.write(nb, notebook, fmt="ipynb")
+        written.append(notebook)
+    return written
+
+
+def use_this_interpreter(scratch: Path) -> None:
+    """Make the kernel ``python3`` run this interpreter, whatever ``python3`` kernels the machine has registered.
+
+    A kernel spec written under ``scratch`` is put first on ``JUPYTER_PATH`` for this process and its children, so a
+    user-wide ``python3`` kernel of another environment cannot take the chapters.
+    """
+    from ipykernel.kernelspec import write_kernel_spec
+
+    write_kernel_spec(scratch / "kernels" / KERNEL, overrides={"display_name": "Python 3", "name": KERNEL})
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(scratch)] + [p for p in [os.environ.get("JUPYTER_PATH")] if p])
+
+
+def execute(root: Path, chapters: Sequence[str] | None, profile: str, device: str, seeds: Sequence[int] | None,
+            results_dir: str | None) -> None:
+    """Convert and execute each chapter in place; print a table of wall times; stop at the first failure."""
+    names = select(root, chapters)
+    convert(root, names)
+    results = Path(results_dir or f"results/{profile}")
+    results = results if results.is_absolute() else (root / results)
+    parameters: dict[str, Any] = {"profile": profile, "device": device, "results_dir": str(results.resolve())}
+    if seeds is not None:
+        parameters["seeds"] = [int(s) for s in seeds]
+
+    # The kernel inherits this environment: import onen from this checkout, and draw figures inline.
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+
+    print(f"executing {len(names)} chapter(s), parameters {parameters}", flush=True)
+    times: list[tuple[str, float, str]] = []
+    with tempfile.TemporaryDirectory(prefix="onen-kernel-") as scratch:
+        use_this_interpreter(Path(scratch))
+        for name in names:
+            began = time.perf_counter()
+            try:
+                _execute_one(root, name, parameters)
+            except ChapterFailed:
+                times.append((name, time.perf_counter() - began, "FAILED"))
+                _table(times)
+                raise
+            times.append((name, time.perf_counter() - began, "ok"))
+    _table(times)
+
+
+def _execute_one(root: Path, name: str, parameters: dict[str, Any]) -> None:
+    """Execute one chapter's notebook in place; on failure print the cell's traceback and raise ChapterFailed."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    _, notebook = chapter_paths(root, name)
+    print(f"  {name} ...", flush=True)
+    began = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(notebook), str(notebook), parameters=parameters, kernel_name=KERNEL,
+                                   cwd=str(root), progress_bar=False, log_output=False)
+    except PapermillExecutionError as err:
+        print(f"  {name} FAILED after {time.perf_counter() - began:.1f} s", flush=True)
+        traceback = "\n".join(err.traceback)
+        if not sys.stderr.isatty():  # plain text for logs
+            traceback = re.sub(r"\x1b\[[0-9;]*m", "", traceback)
+        print(f"\nchapter {name} failed in cell {err.exec_count} ({notebook}):\n{err.ename}: {err.evalue}\n"
+              f"{traceback}", file=sys.stderr, flush=True)
+        raise ChapterFailed(name) from err
+    print(f"  {name} done in {time.perf_counter() - began:.1f} s", flush=True)
+
+
+def _table(times: list[tuple[str, float, str]]) -> None:
+    width = max(len(n) for n, _, _ in times)
+    print(f"\n{'chapter':<{width}}  {'wall time':>10}  status")
+    for name, seconds, status in times:
+        print(f"{name:<{width}}  {seconds:>8.1f} s  {status}")
+    print(f"{'total':<{width}}  {sum(t for _, t, _ in times):>8.1f} s", flush=True)
+
+
+def html(root: Path, output: str | None = None) -> None:
+    """Build the HTML book from the executed notebooks (``-W -n --keep-going``: any warning fails the build)."""
+    import nbformat
+
+    missing = []
+    for name in toc_chapters(root):
+        source, notebook = chapter_paths(root, name)
+        if not notebook.is_file():
+            missing.append(f"{name} (no {notebook.relative_to(root)})")
+            continue
+        meta = nbformat.read(notebook, as_version=4).metadata.get("papermill", {})
+        if not meta or meta.get("exception") or meta.get("status") == "failed":
+            missing.append(f"{name} ({notebook.relative_to(root)} was not executed successfully)")
+        elif source.is_file() and source.stat().st_mtime > notebook.stat().st_mtime:
+            print(f"warning: {source.relative_to(root)} is newer than its executed notebook", file=sys.stderr)
+    if missing:
+        raise SystemExit("not executed: " + ", ".join(missing) + "\nrun `python -m onen.book execute` first")
+    command = [_jupyter_book(), "build", str(root), "-W", "-n", "--keep-going", "--all"]
+    if output:
+        command += ["--path-output", output]
+    print(" ".join(command), flush=True)
+    done = subprocess.run(command, cwd=root)
+    if done.returncode != 0:
+        raise SystemExit(f"jupyter-book build failed (exit {done.returncode})")
+    print(f"book written to {Path(output or root / '_build') / 'html' / 'index.html'}")
+
+
+def _jupyter_book() -> str:
+    beside = Path(sys.executable).with_name("jupyter-book")
+    found = str(beside) if beside.is_file() else shutil.which("jupyter-book")
+    if found is None:
+        raise SystemExit("jupyter-book not found; pip install -e '.[book]'")
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m onen.book", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = argparse.ArgumentParser(add_help=False)
+    run.add_argument("--profile", default="quick", choices=["quick", "paper"])
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the profile's seeds")
+    run.add_argument("--results-dir", default=None, help="default: results/<profile>")
+    run.add_argument("--chapter", nargs="+", default=None, help="default: every chapter in _toc.yml")
+    build = argparse.ArgumentParser(add_help=False)
+    build.add_argument("--path-output", default=None, help="default: _build")
+    commands.add_parser("execute", parents=[run], help="convert and execute the chapters")
+    commands.add_parser("html", parents=[build], help="build the HTML from the executed notebooks")
+    commands.add_parser("all", parents=[run, build], help="execute, then html")
+    conv = commands.add_parser("convert", help="only write book/<name>.ipynb from book/<name>.py")
+    conv.add_argument("--chapter", nargs="+", default=None)
+    commands.add_parser("list", help="print the executed notebooks' paths in table-of-contents order")
+    args = parser.parse_args(argv)
+
+    root = repo_root()
+    try:
+        if args.command == "convert":
+            for path in convert(root, args.chapter):
+                print(path.relative_to(root))
+        elif args.command == "list":
+            print(" ".join(str(chapter_paths(root, n)[1].relative_to(root)) for n in toc_chapters(root)))
+        if args.command in ("execute", "all"):
+            execute(root, args.chapter, args.profile, args.device, args.seeds, args.results_dir)
+        if args.command in ("html", "all"):
+            html(root, args.path_output)
+    except ChapterFailed:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

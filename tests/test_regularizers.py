@@ -1,0 +1,266 @@
+"""Eq. 2 and the spectral regularizer against literal per-eigenvalue loops and explicit float64 linear algebra."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from onen.features import capture
+from onen.models import MLP
+from onen.regularizers import SpectralRegularizer, select_layers, spectral_penalty
+
+
+def naive_penalty(lam: list[float], tau: int, alpha: float) -> float:
+    """Eq. 2 without beta, written out one eigenvalue at a time (0-based anchor index tau)."""
+    e = sorted(lam, reverse=True)
+    n = len(e)
+    anchor = e[tau]
+    total = 0.0
+    for k in range(tau + 1, n):
+        if e[k] <= 0 or anchor <= 0:
+            continue
+        gamma = anchor * ((tau + 1) / (k + 1)) ** alpha
+        r = e[k] / gamma - 1.0
+        total += r * r + max(0.0, r)
+    return total / n
+
+
+def random_spectrum(n: int, seed: int) -> torch.Tensor:
+    """Positive eigenvalues with a rough power-law decay, shuffled, with a few zeros and negatives thrown in."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.exp(0.5 * torch.randn(n, generator=gen, dtype=torch.float64))
+    lam = torch.arange(1, n + 1, dtype=torch.float64) ** -1.2 * noise
+    lam = lam[torch.randperm(n, generator=gen)]
+    lam[torch.randperm(n, generator=gen)[:5]] = torch.tensor([0.0, 0.0, -1e-3, -0.2, -5e-6], dtype=torch.float64)
+    return lam
+
+
+@pytest.mark.parametrize("tau,alpha", [(0, 1.0), (3, 0.7), (10, 1.0), (10, 2.0), (40, 1.5)])
+def test_spectral_penalty_matches_literal_loop(tau: int, alpha: float) -> None:
+    for seed in range(3):
+        lam = random_spectrum(120, seed)
+        got = spectral_penalty(lam, tau, alpha)
+        assert got.shape == () and got.dtype == torch.float64
+        assert math.isclose(float(got), naive_penalty(lam.tolist(), tau, alpha), rel_tol=1e-12, abs_tol=1e-15)
+        # float32 input gives the same value to float32 precision
+        assert math.isclose(float(spectral_penalty(lam.float(), tau, alpha)), naive_penalty(lam.tolist(), tau, alpha),
+                            rel_tol=1e-4)
+
+
+def test_spectral_penalty_is_order_invariant_and_positive_off_target() -> None:
+    lam = random_spectrum(80, 7)
+    shuffled = lam[torch.randperm(80, generator=torch.Generator().manual_seed(1))]
+    assert float(spectral_penalty(lam)) == pytest.approx(float(spectral_penalty(shuffled)), rel=1e-14)
+    assert float(spectral_penalty(lam)) > 0
+
+
+@pytest.mark.parametrize("tau,alpha", [(0, 1.0), (10, 1.0), (5, 2.3)])
+def test_spectral_penalty_zero_on_exact_power_law(tau: int, alpha: float) -> None:
+    n = torch.arange(1, 501, dtype=torch.float64)
+    lam = 7.0 * n ** -alpha
+    # zero up to rounding: the relu term is linear in the ratio's ~1e-16 rounding error
+    assert float(spectral_penalty(lam, tau, alpha)) < 1e-13
+    # the same law with a different exponent is penalised
+    assert float(spectral_penalty(lam, tau, alpha + 0.2)) > 1e-3
+    # an exact power law in the tail only: the head (ranks <= tau) is free
+    head_changed = lam.clone()
+    head_changed[:tau] *= 5.0
+    assert float(spectral_penalty(head_changed, tau, alpha)) < 1e-13
+
+
+def test_spectral_penalty_gradient_detaches_anchor_and_matches_formula() -> None:
+    tau, alpha = 10, 1.0
+    lam = random_spectrum(60, 3).requires_grad_(True)
+    spectral_penalty(lam, tau, alpha).backward()
+    e, order = torch.sort(lam.detach(), descending=True)
+    n = lam.shape[0]
+    anchor_index = int(order[tau])
+    # the anchor's own term is not in the sum (k > tau) and no gradient flows through the target
+    assert lam.grad[anchor_index] == 0.0
+    # expected gradient with the anchor held fixed, one eigenvalue at a time
+    expected = torch.zeros(n, dtype=torch.float64)
+    for k in range(tau + 1, n):
+        if e[k] <= 0:
+            continue
+        gamma = float(e[tau]) * ((tau + 1) / (k + 1)) ** alpha
+        r = float(e[k]) / gamma - 1.0
+        expected[order[k]] = (2 * r + (1.0 if r > 0 else 0.0)) / gamma / n
+    torch.testing.assert_close(lam.grad, expected, rtol=1e-10, atol=1e-14)
+    # the head above the anchor gets no gradient at all
+    assert torch.all(lam.grad[order[: tau + 1]] == 0)
+
+
+def test_spectral_penalty_gradient_finite_when_anchor_is_zero() -> None:
+    lam = torch.zeros(50)
+    lam[:5] = torch.rand(5) + 1.0  # rank 5 <= tau: the anchor e[10] is 0
+    lam.requires_grad_(True)
+    value = spectral_penalty(lam, tau=10)
+    value.backward()
+    assert float(value.detach()) == naive_penalty(lam.tolist(), 10, 1.0) == 0.0
+    assert torch.all(torch.isfinite(lam.grad)) and torch.all(lam.grad == 0)
+
+
+def test_spectral_penalty_rejects_bad_input() -> None:
+    lam = torch.rand(20)
+    for tau in (-1, 19, 20, 100):
+        with pytest.raises(ValueError):
+            spectral_penalty(lam, tau)
+    with pytest.raises(ValueError):
+        spectral_penalty(torch.rand(4, 5), 1)
+    with pytest.raises(ValueError):
+        spectral_penalty(torch.tensor(1.0), 0)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# SpectralRegularizer
+
+def small_net() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(12, 40), nn.Tanh(), nn.Linear(40, 24), nn.Tanh(), nn.BatchNorm1d(24),
+                         nn.Linear(24, 3))
+
+
+def inputs(n: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 12, generator=gen) @ torch.randn(12, 12, generator=gen) * 0.5
+
+
+def features_of(net: nn.Module, layers: list[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
+    with capture(layers) as feats:
+        net(x)
+    return list(feats)
+
+
+def test_estimated_eigenvalues_equal_diag_of_projected_batch_covariance() -> None:
+    net = small_net()
+    reg = SpectralRegularizer(net, [net[1], net[4]], tau=3)
+    spectra = reg.refresh(inputs(600, 0))
+    assert [s.shape for s in spectra] == [(40,), (24,)]
+    assert [tuple(v.shape) for v in reg.bases] == [(40, 40), (24, 24)]
+    net.train()
+    for index, h in enumerate(features_of(net, reg.layers, inputs(100, 1))):
+        got = reg.estimated_eigenvalues(h, index)
+        v = reg.bases[index].double().numpy()
+        c_batch = np.cov(h.detach().double().numpy(), rowvar=False)
+        np.testing.assert_allclose(got.detach().numpy(), np.diag(v.T @ c_batch @ v), rtol=1e-4, atol=1e-7)
+
+
+def test_refresh_basis_diagonalises_the_full_set() -> None:
+    """Projected on its own eigenbasis, the full set's covariance gives back its eigenvalues (in eval mode)."""
+    net = small_net()
+    x = inputs(700, 2)
+    reg = SpectralRegularizer(net, [net[1], net[4]], tau=3, chunk_size=128)
+    net.train()
+    spectra = reg.refresh(x)
+    assert net.training
+    net.eval()
+    with torch.no_grad():
+        feats = features_of(net, reg.layers, x)
+    for index, (h, spectrum) in enumerate(zip(feats, spectra)):
+        reference = np.sort(np.linalg.eigvalsh(np.cov(h.double().numpy(), rowvar=False)))[::-1]
+        np.testing.assert_allclose(spectrum, reference, rtol=1e-8, atol=1e-12)
+        got = reg.estimated_eigenvalues(h, index).numpy()
+        np.testing.assert_allclose(got, spectrum, rtol=1e-3, atol=1e-6 * spectrum[0])
+        # descending columns: column n of the basis is the eigenvector of the n-th largest eigenvalue
+        v = reg.bases[index].double().numpy()
+        c = np.cov(h.double().numpy(), rowvar=False)
+        np.testing.assert_allclose(c @ v, v * spectrum, atol=1e-5 * spectrum[0])
+
+
+def test_penalty_equals_beta_times_hand_computed_sum() -> None:
+    net = small_net()
+    beta, tau, alpha = 0.37, 4, 1.3
+    reg = SpectralRegularizer(net, [net[1], net[4]], beta=beta, tau=tau, alpha=alpha)
+    reg.refresh(inputs(500, 3))
+    net.train()
+    feats = features_of(net, reg.layers, inputs(64, 4))
+    expected = 0.0
+    for h, basis in zip(feats, reg.bases):
+        v = basis.double().numpy()
+        lam = np.diag(v.T @ np.cov(h.detach().double().numpy(), rowvar=False) @ v)
+        expected += naive_penalty(lam.tolist(), tau, alpha)
+    got = reg.penalty(feats).detach()
+    assert got.shape == ()
+    assert float(got) == pytest.approx(beta * expected, rel=1e-3)
+    assert float(got) > 0
+
+
+def test_penalty_gradient_reaches_parameters() -> None:
+    net = small_net()
+    reg = SpectralRegularizer(net, [net[3]], tau=3)
+    reg.refresh(inputs(500, 5))
+    net.train()
+    with capture(reg.layers) as feats:
+        net(inputs(50, 6))
+    reg.penalty(feats).backward()
+    for layer in (net[0], net[2]):
+        assert layer.weight.grad is not None and torch.all(torch.isfinite(layer.weight.grad))
+        assert float(layer.weight.grad.abs().sum()) > 0
+    # the head is after the regularized layer: no gradient reaches it
+    assert net[5].weight.grad is None
+
+
+def test_small_batch_is_refused_unless_allowed() -> None:
+    net = small_net()
+    reg = SpectralRegularizer(net, [net[1]], tau=3)
+    reg.refresh(inputs(300, 7))
+    h = features_of(net, reg.layers, inputs(39, 8))  # width 40
+    with pytest.raises(ValueError, match="smaller than"):
+        reg.penalty(h)
+    lenient = SpectralRegularizer(net, [net[1]], tau=3, allow_small_batch=True)
+    lenient.refresh(inputs(300, 7))
+    assert torch.isfinite(lenient.penalty(h))
+    assert torch.isfinite(reg.penalty(features_of(net, reg.layers, inputs(40, 8))))
+
+
+def test_penalty_before_refresh_and_mismatches_raise() -> None:
+    net = small_net()
+    reg = SpectralRegularizer(net, [net[1]], tau=3)
+    h = features_of(net, reg.layers, inputs(64, 9))
+    with pytest.raises(RuntimeError, match="refresh"):
+        reg.penalty(h)
+    reg.refresh(inputs(300, 9))
+    with pytest.raises(ValueError):
+        reg.penalty(h + h)  # two tensors for one layer
+    with pytest.raises(ValueError):
+        reg.estimated_eigenvalues(torch.randn(64, 41), 0)
+
+
+def test_regularizer_argument_checks() -> None:
+    net = small_net()
+    with pytest.raises(ValueError):
+        SpectralRegularizer(net, [])
+    with pytest.raises(ValueError):
+        SpectralRegularizer(net, [net[1]], beta=-1.0)
+    with pytest.raises(ValueError):
+        SpectralRegularizer(net, [net[1]], alpha=0.0)
+    with pytest.raises(ValueError):
+        SpectralRegularizer(net, [net[1]], tau=-1)
+
+
+def test_float64_features_use_a_float64_basis() -> None:
+    net = small_net().double()
+    reg = SpectralRegularizer(net, [net[1]], tau=3)
+    reg.refresh(inputs(300, 10).double())
+    net.train()
+    h = features_of(net, reg.layers, inputs(80, 11).double())[0]
+    got = reg.estimated_eigenvalues(h, 0)
+    assert got.dtype == torch.float64
+    v = reg.bases[0].numpy()
+    np.testing.assert_allclose(got.detach().numpy(), np.diag(v.T @ np.cov(h.detach().numpy(), rowvar=False) @ v),
+                               rtol=1e-10, atol=1e-14)
+
+
+def test_select_layers() -> None:
+    model = MLP(widths=[8, 6, 4])
+    assert select_layers(model, "last") == [model.blocks[2]]
+    assert select_layers(model, "all") == list(model.blocks)
+    assert select_layers(model, [0, 2]) == [model.blocks[0], model.blocks[2]]
+    with pytest.raises(ValueError):
+        select_layers(model, "first")
+    with pytest.raises(ValueError):
+        select_layers(nn.Linear(3, 3), "last")
