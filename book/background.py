@@ -43,7 +43,7 @@ from onen import data, manifolds
 from onen.cache import cached
 from onen.cifar import load_cifar10_jpeg
 from onen.plotting import PALETTE, use_style
-from onen.spectrum import fit_power_law
+from onen.spectrum import covariance, fit_power_law
 
 if results_dir == "results/quick" and profile != "quick":
     results_dir = f"results/{profile}"
@@ -61,6 +61,8 @@ if profile not in SETTINGS:
 settings = dict(SETTINGS[profile], n_freq=500, alphas=[1.0, 2.0, 3.0, 4.0, 5.0], stretch_freq=100_000,
                 depth=10, width=1000, sigma_w2=[0.5, 1.5, 4.0, 16.0], sigma_b2=0.05, fit_ranks=(11, 500))
 ranks = settings["fit_ranks"]
+# everything here runs on the CPU whatever `device` says (the largest products are 3072 x 3072); the linear algebra
+# goes through torch alone, so that numpy's and torch's thread pools never wait for each other
 use_style()
 chapter_start = time.perf_counter()
 
@@ -82,13 +84,12 @@ chapter_start = time.perf_counter()
 # %%
 def circle_result():
     spectra, projections = [], []
-    directions = np.linalg.qr(np.random.default_rng(seed + 1).standard_normal((2 * settings["n_freq"], 2)))[0]
+    directions = torch.from_numpy(manifolds.random_rotation(2 * settings["n_freq"], seed + 1)[:, :2].copy())
     for alpha in settings["alphas"]:
-        points = manifolds.circle_embedding(settings["circle_points"], alpha, settings["n_freq"], seed=seed)
-        centred = points - points.mean(0)
-        cov = centred.T @ centred / (len(points) - 1)
-        spectra.append(np.linalg.eigvalsh(cov)[::-1])
-        projected = centred @ directions
+        points = torch.from_numpy(manifolds.circle_embedding(settings["circle_points"], alpha, settings["n_freq"],
+                                                             seed=seed))
+        spectra.append(manifolds.eigenvalues_descending(covariance(points)))
+        projected = ((points - points.mean(0)) @ directions).numpy()
         projections.append(projected / projected.std())
     return {"spectra": np.stack(spectra), "projections": np.stack(projections)}, {}
 
@@ -156,7 +157,7 @@ for ax, alpha, projected in zip(axes, settings["alphas"], circle["projections"])
     closed = np.vstack([projected, projected[:1]])
     ax.plot(closed[:, 0], closed[:, 1], lw=0.5, color=colour[alpha])
     ax.set_title(fr"$\alpha = {alpha:g}$")
-    ax.set_aspect("equal")
+    ax.set_aspect("equal", adjustable="datalim")
     ax.set_xticks([])
     ax.set_yticks([])
 axes[0].set_ylabel("random projection 2")
@@ -169,8 +170,8 @@ plt.close(fig)
 # ```{glue:figure} background-circle-projections
 # :name: "fig-background-circle-projections"
 #
-# The embedded circle projected onto two random orthonormal directions of $\mathbb{R}^{2K}$ (each projection scaled
-# to unit variance; consecutive angles joined). Small exponents give a rough curve, large exponents a smooth one.
+# The embedded circle projected onto two random orthonormal directions of $\mathbb{R}^{2K}$ (scaled so that its
+# coordinates have unit standard deviation; consecutive angles joined). Small exponents give a rough curve, large exponents a smooth one.
 # ```
 #
 # ## The local stretch
@@ -185,7 +186,8 @@ plt.close(fig)
 # so the squared stretch sums $\lambda_k k^2 = k^{2-\alpha}$ over the frequencies up to about $1/\delta$. For
 # $1 < \alpha < 3$ that sum grows as $\delta^{\alpha - 3}$, so the stretch grows with slope $(\alpha - 3)/2$ on a
 # log-log plot; for $\alpha \le 1$ the second term (the variance above $1/\delta$) alone makes it grow as
-# $1/\delta$ (slope $-1$); at $\alpha = 3$ it grows like $\sqrt{\ln(1/\delta)}$; for $\alpha > 3$ it converges to
+# $1/\delta$ (slope $-1$; at $\alpha = 1$ times $\sqrt{2\ln(K\delta)}$, which makes the fitted slope a little
+# shallower); at $\alpha = 3$ it grows like $\sqrt{\ln(1/\delta)}$; for $\alpha > 3$ it converges to
 # $\sqrt{\sum_k k^{2-\alpha}} = \sqrt{\zeta(\alpha - 2)}$. With a finite number of frequencies $K$ every curve
 # flattens once $\delta < 1/K$, so the stretch is computed with $K = 10^5$ frequencies, where the divergence spans
 # several decades.
@@ -282,6 +284,13 @@ def fit_above_floor(spectrum: np.ndarray) -> float:
 
 
 layer_alphas = {s: [fit_above_floor(x) for x in r["spectra"]] for s, r in networks.items()}
+ordered_w2, chaotic_w2 = min(settings["sigma_w2"]), max(settings["sigma_w2"])
+glue("net-critical", critical, display=False)
+glue("net-alpha-ordered", layer_alphas[ordered_w2][-1], display=False)
+glue("net-alpha-chaotic-first", layer_alphas[chaotic_w2][0], display=False)
+glue("net-alpha-chaotic", layer_alphas[chaotic_w2][-1], display=False)
+glue("net-sigma-ordered", ordered_w2, display=False)
+glue("net-sigma-chaotic", chaotic_w2, display=False)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -336,12 +345,16 @@ plt.close(fig)
 # traced by each layer's representation, per $\sqrt{N}$.
 # ```
 #
-# In the ordered regime ($\chi_1 < 1$) each layer is close to linear on the shrinking circle: the spectrum keeps two
-# dominant eigenvalues for the two directions of the circle and falls off exponentially after them, far faster than
-# any power law (the fitted exponent is large and mostly measures that cliff), and the curve contracts layer after
-# layer. In the chaotic regime ($\chi_1 > 1$) each layer stretches the curve and folds it into new directions: its
-# length grows exponentially with depth and the spectrum flattens layer by layer, the exponent falling towards and
-# below 1, the signature of a representation that is high-dimensional and, by the argument above, no longer smooth.
+# The transition lies at $\sigma_w^2 =$ {glue:text}`net-critical:.2f` for $\sigma_b^2 = 0.05$. In the ordered regime
+# ($\chi_1 < 1$) each layer is close to linear on the shrinking circle: the spectrum keeps two dominant eigenvalues
+# for the two directions of the circle and falls off exponentially after them, far faster than any power law (the
+# fitted exponent, {glue:text}`net-alpha-ordered:.1f` at layer 10 for $\sigma_w^2 =$
+# {glue:text}`net-sigma-ordered:g`, mostly measures that cliff), and the curve contracts layer after layer. In the
+# chaotic regime ($\chi_1 > 1$) each layer stretches the curve and folds it into new directions: its length grows
+# exponentially with depth and the spectrum flattens layer by layer; for $\sigma_w^2 =$
+# {glue:text}`net-sigma-chaotic:g` the exponent falls from {glue:text}`net-alpha-chaotic-first:.2f` after the first
+# layer to {glue:text}`net-alpha-chaotic:.2f` after the tenth, towards the high-dimensional end where, by the argument
+# above, a code of a curve is no longer smooth (below 3).
 # {numref}`fig-background-network-circles` shows the same thing in two random directions.
 
 # %%
@@ -389,7 +402,7 @@ def pixel_spectrum(images: torch.Tensor) -> np.ndarray:
     x = images.reshape(images.shape[0], -1)
     centred = (x.double() - x.double().mean(0)).float()
     cov = (centred.T @ centred).double() / (x.shape[0] - 1)
-    return np.linalg.eigvalsh(cov.numpy())[::-1].copy()
+    return manifolds.eigenvalues_descending(cov)
 
 
 def load_pixels(name: str, n_images: int | None) -> torch.Tensor:
@@ -407,7 +420,7 @@ for name, n_images in settings["pixel_images"].items():
                         lambda name=name, n_images=n_images: ({"spectrum": pixel_spectrum(load_pixels(name, n_images))},
                                                               {}), results_dir, seed=seed)
     except FileNotFoundError as err:
-        print(f"{name}: {err}")
+        print(f"{name}: {str(err).splitlines()[0]}")
         missing.append(name)
         continue
     pixel_spectra[name] = result.arrays["spectrum"]

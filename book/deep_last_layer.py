@@ -102,7 +102,6 @@ for arch, name in archs.items():
 # FGSM (dashed) and PGD (solid) on one axis per architecture, $\epsilon$ extended until the models are at zero.
 
 # %%
-import matplotlib.pyplot as plt
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
 for ax, (arch, name) in zip(axes, archs.items()):
     report.robustness_figure(results[arch], attacks=("fgsm", "pgd"), title=name, ax=ax)

@@ -13,8 +13,8 @@
 #
 # Section 4.1 of {cite}`nassar2020` asks the simplest version of the question: in a network with a single hidden
 # layer, does imposing a $1/n$ covariance spectrum on that layer make the network more robust to adversarial inputs?
-# The network is the paper's 784-2000-10 multilayer perceptron with tanh units, trained on MNIST {cite}`lecun1998`
-# in six variants:
+# The network is the paper's 784-2000-10 multilayer perceptron with tanh units (784-1000-10 in the quick profile,
+# which halves the width so that the book runs on a CPU), trained on MNIST {cite}`lecun1998` in six variants:
 #
 # - **Vanilla**: cross-entropy only;
 # - **Vanilla-BN**: BatchNorm {cite}`ioffe2015` after the hidden activation;
@@ -57,7 +57,7 @@ use_style()
 # the spectrum describes is the one the output layer reads. Whitening uses the batch covariance in training and
 # running estimates at test time (Cholesky whitening of the centred activations, jitter $10^{-3}$), so no prediction
 # depends on the rest of its batch. Batches that do not fill a whole minibatch at the end of an epoch are dropped, so
-# every batch covariance of the 2000-unit layer has full rank. The settings of this run:
+# every batch covariance of the hidden layer has full rank (the batch is at least as large as the layer). The settings of this run:
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -81,7 +81,7 @@ results = {name: run_seeds(config, evaluation, seeds, results_dir, device) for n
 # least-squares fit in log-log coordinates over ranks 11-500, weighted by $1/n$ as in {cite}`stringer2019`.
 
 # %%
-fig = report.spectra_figure(results, layers=[0], layer_names=["hidden layer (2000 tanh units)"])
+fig = report.spectra_figure(results, layers=[0], layer_names=[f"hidden layer ({base.widths[0]} tanh units)"])
 glue("shallow-spectra", fig, display=False)
 plt.close(fig)
 

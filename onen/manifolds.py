@@ -15,6 +15,21 @@ import numpy as np
 import torch
 
 
+def eigenvalues_descending(cov: torch.Tensor) -> np.ndarray:
+    """Eigenvalues of a symmetric matrix [N, N], descending, as float64 numpy [N], computed on one thread.
+
+    LAPACK's symmetric eigensolver synchronises its threads at every step; on a small machine that is also running
+    other work, one thread is several times faster than two, so the thread count is lowered for this call only.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        values = torch.linalg.eigvalsh(cov.double())
+    finally:
+        torch.set_num_threads(threads)
+    return values.flip(0).cpu().numpy()
+
+
 def fourier_variances(n_freq: int, alpha: float) -> np.ndarray:
     """lambda_k = k^-alpha for frequencies k = 1..n_freq: [n_freq] float64."""
     return np.arange(1, n_freq + 1, dtype=np.float64) ** -float(alpha)
@@ -22,9 +37,9 @@ def fourier_variances(n_freq: int, alpha: float) -> np.ndarray:
 
 def random_rotation(n_dims: int, seed: int) -> np.ndarray:
     """A fixed random orthogonal matrix [n_dims, n_dims] (Haar distributed: QR of a Gaussian, signs fixed)."""
-    gaussian = np.random.default_rng(seed).standard_normal((n_dims, n_dims))
-    q, r = np.linalg.qr(gaussian)
-    return q * np.sign(np.diag(r))
+    gaussian = torch.randn(n_dims, n_dims, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    q, r = torch.linalg.qr(gaussian)
+    return (q * torch.sign(torch.diagonal(r))).numpy()
 
 
 def circle_angles(n_points: int) -> np.ndarray:
@@ -46,7 +61,9 @@ def circle_embedding(n_points: int, alpha: float, n_freq: int, seed: int | None 
     features = features.reshape(n_points, 2 * n_freq)  # columns cos 1, sin 1, cos 2, sin 2, ...
     if seed is None:
         return features
-    return features @ random_rotation(2 * n_freq, seed).T
+    # the product goes through torch, like everything heavy in this module: one thread pool, not numpy's as well
+    rotation = torch.from_numpy(random_rotation(2 * n_freq, seed))
+    return (torch.from_numpy(features) @ rotation.T).numpy()
 
 
 def local_stretch(alpha: float, deltas: np.ndarray, n_freq: int) -> np.ndarray:
@@ -131,8 +148,7 @@ def random_tanh_network_spectra(sigma_w2: float, sigma_b2: float = 0.05, depth: 
         x = torch.tanh(x @ weight.T + bias)
         centred = x - x.mean(0)
         cov = centred.T @ centred / (n_points - 1)
-        # LAPACK's symmetric eigenvalue driver through numpy: several times faster here than torch.linalg.eigvalsh
-        spectra.append(np.linalg.eigvalsh(cov.numpy())[::-1].copy())
+        spectra.append(eigenvalues_descending(cov))
         measure(x)
     return {
         "spectra": np.stack(spectra),

@@ -208,7 +208,8 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
             seen += x.shape[0]
             if after_step is not None:
                 after_step(model, regularizer, epoch, step)
-        spectra = _spectra_and_refresh(model, tracked, regularizer, eigen_inputs)
+        last_epoch = epoch + 1 == config.epochs
+        spectra = _spectra_and_refresh(model, tracked, None if last_epoch else regularizer, eigen_inputs)
         means = (sums / max(seen, 1)).tolist()
         history.loss.append(means[0])
         history.cross_entropy.append(means[1])
@@ -225,7 +226,8 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
 
 def _spectra_and_refresh(model: nn.Module, tracked: list[nn.Module], regularizer: SpectralRegularizer | None,
                          inputs: torch.Tensor) -> list[np.ndarray]:
-    """Spectra of every tracked block; the regularized ones come from the refresh that sets the next eigenbasis."""
+    """Spectra of every tracked block; the regularized ones come from the refresh that sets the next eigenbasis
+    (``regularizer`` None: no refresh, e.g. after the last epoch, where eigenvalues alone are much cheaper)."""
     by_layer: dict[int, np.ndarray] = {}
     if regularizer is not None:
         by_layer.update(zip(map(id, regularizer.layers), regularizer.refresh(inputs)))

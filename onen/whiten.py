@@ -48,10 +48,25 @@ class Whiten(nn.Module):
                 self.running_mean.lerp_(mean.detach(), self.momentum)
                 self.running_cov.lerp_(cov.detach(), self.momentum)
         else:
-            centred = flat - self.running_mean
-            cov = self.running_cov
-        eye = torch.eye(self.num_features, dtype=cov.dtype, device=cov.device)
-        chol = torch.linalg.cholesky(cov + self.eps * eye)
+            # eval: one fixed matrix, recomputed only when the running statistics change (an attack runs hundreds of
+            # forward passes through the same layer)
+            return ((flat - self.running_mean) @ self._eval_matrix().T).reshape(shape)
+        chol = self._cholesky(cov)
         # y^T = L^-1 (x - mu)^T, i.e. y = (x - mu) L^-T
         white = torch.linalg.solve_triangular(chol, centred.T, upper=False).T
         return white.reshape(shape)
+
+    def _cholesky(self, cov: Tensor) -> Tensor:
+        eye = torch.eye(self.num_features, dtype=cov.dtype, device=cov.device)
+        return torch.linalg.cholesky(cov + self.eps * eye)
+
+    def _eval_matrix(self) -> Tensor:
+        """L^-1 of the running covariance, [D, D], cached by the buffers' identity and version."""
+        key = (self.running_cov.data_ptr(), self.running_cov._version, self.running_cov.device, self.running_cov.dtype)
+        if getattr(self, "_cached_key", None) != key:
+            with torch.no_grad():
+                chol = self._cholesky(self.running_cov)
+                eye = torch.eye(self.num_features, dtype=chol.dtype, device=chol.device)
+                self._cached_matrix = torch.linalg.solve_triangular(chol, eye, upper=False)
+            self._cached_key = key
+        return self._cached_matrix

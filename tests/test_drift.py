@@ -65,6 +65,24 @@ def test_true_basis_has_no_error():
     assert error["max_rel_error"] < 1e-10
     assert error["penalty_true"] > 0
     assert error["penalty_rel_error"] < 1e-10
+    assert error["tail_mass_ratio"] == pytest.approx(1.0, abs=1e-10)
+    # passing the eigenvalues gives the same answer
+    assert stale_basis_error(basis, cov, tau=3, eigenvalues=eigh_descending(cov)[0]) == pytest.approx(error)
+
+
+def test_any_other_basis_overstates_the_tail():
+    # Schur-Horn: the sorted diagonal of V^T C V is majorized by the eigenvalues, so the mass after rank tau can only
+    # grow; checked against random bases and slightly rotated eigenbases
+    x = torch.randn(300, 20, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    cov = covariance(x * torch.arange(1, 21, dtype=torch.float64) ** -1.0)
+    basis = eigh_descending(cov)[1]
+    for seed in range(5):
+        random_basis = random_orthogonal(20, 10 + seed)
+        small_turn = torch.linalg.matrix_exp(1e-2 * (lambda a: a - a.T)(random_orthogonal(20, 20 + seed)))
+        for other in (random_basis, basis @ small_turn):
+            error = stale_basis_error(other, cov, tau=2)
+            assert error["tail_mass_ratio"] > 1.0
+            assert error["median_rel_error"] > 0
 
 
 def test_rotated_basis_gives_exact_averaged_estimates():
@@ -82,6 +100,7 @@ def test_rotated_basis_gives_exact_averaged_estimates():
     assert error["penalty_true"] == pytest.approx(true_penalty)
     assert error["penalty_stale"] == pytest.approx(stale_penalty)
     assert error["penalty_rel_error"] == pytest.approx(stale_penalty / true_penalty - 1)
+    assert error["tail_mass_ratio"] == pytest.approx(3.0 / 3.0)  # a rotation within the tail keeps its mass
 
 
 def small_setup(seed: int = 0) -> tuple[nn.Module, SpectralRegularizer, torch.Tensor]:

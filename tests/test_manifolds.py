@@ -95,3 +95,16 @@ def test_ordered_spectra_decay_faster_than_chaotic():
     # seeded: the same seed gives the same network and the same spectra
     again = random_tanh_network_spectra(16.0, **kwargs)
     np.testing.assert_array_equal(again["spectra"], chaotic["spectra"])
+
+
+def test_eigenvalues_descending_matches_numpy_and_keeps_threads():
+    import torch
+
+    from onen.manifolds import eigenvalues_descending
+
+    a = np.random.default_rng(0).standard_normal((30, 30))
+    sym = a @ a.T
+    threads = torch.get_num_threads()
+    values = eigenvalues_descending(torch.from_numpy(sym))
+    assert torch.get_num_threads() == threads
+    np.testing.assert_allclose(values, np.sort(np.linalg.eigvalsh(sym))[::-1], rtol=1e-10, atol=1e-10)
