@@ -40,13 +40,13 @@ import torch
 from myst_nb import glue
 
 from onen import data, manifolds
+from onen import profiles
 from onen.cache import cached
 from onen.cifar import load_cifar10_jpeg
 from onen.plotting import PALETTE, use_style
 from onen.spectrum import covariance, fit_power_law
 
-if results_dir == "results/quick" and profile != "quick":
-    results_dir = f"results/{profile}"
+results_dir = profiles.results_dir_for(profile, results_dir)
 seed = int(seeds[0]) if seeds else 0
 SETTINGS = {
     # circle: points, frequencies K (2K dimensions), exponents; stretch: frequencies of the analytic sum

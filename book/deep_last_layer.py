@@ -36,8 +36,7 @@ from onen import profiles, report
 from onen.experiments import run_seeds
 from onen.plotting import use_style
 
-if results_dir == "results/quick" and profile != "quick":
-    results_dir = f"results/{profile}"
+results_dir = profiles.results_dir_for(profile, results_dir)
 seeds = profiles.seeds(profile) if seeds is None else [int(s) for s in seeds]
 evaluation = profiles.evaluation(profile)
 archs = {"mlp": "MLP 3x1000", "cnn": "CNN"}

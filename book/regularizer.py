@@ -38,6 +38,7 @@ import torch
 from IPython.display import Markdown
 from myst_nb import glue
 
+from onen import profiles
 from onen.attacks import robustness_curve
 from onen.cache import cached
 from onen.drift import DriftRecorder, eigen_inputs
@@ -47,8 +48,7 @@ from onen.regularizers import spectral_penalty
 from onen.spectrum import fit_power_law, layer_spectra, power_law_spectrum
 from onen.training import TrainConfig, evaluate_accuracy, resolve_device, train
 
-if results_dir == "results/quick" and profile != "quick":
-    results_dir = f"results/{profile}"
+results_dir = profiles.results_dir_for(profile, results_dir)
 
 # The small net of this chapter: 784-[width]-10 tanh, Adam (AMSGrad) as in the paper, batch >= width.
 PROFILES = {

@@ -48,6 +48,12 @@ def _check(profile: str) -> dict[str, Any]:
     return PROFILES[profile]
 
 
+def results_dir_for(profile: str, results_dir: str) -> str:
+    """A chapter's results folder: the default "results/quick" becomes "results/<profile>" for another profile."""
+    _check(profile)
+    return f"results/{profile}" if results_dir == "results/quick" else results_dir
+
+
 def seeds(profile: str) -> list[int]:
     return list(_check(profile)["seeds"])
 
