@@ -167,3 +167,36 @@ def test_config_validation_and_round_trip() -> None:
             config(**bad)
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type in ("cpu", "cuda")
+
+
+def test_refresh_every_recomputes_the_eigenbasis_from_the_current_weights(mnist_train: Split) -> None:
+    """With refresh_every=3 the basis changes before steps 3 and 6 of each epoch (and between epochs), and each new
+    basis diagonalises the covariance of the weights it was computed from (a float64 numpy reference)."""
+    inputs = mnist_train.subset(2000, seed=0).images  # what train() refreshes from when eigen_subset is None
+    covariances: dict[tuple[int, int], np.ndarray] = {}
+    bases: dict[tuple[int, int], torch.Tensor] = {}
+
+    def record(model, reg, epoch: int, step: int) -> None:
+        with torch.no_grad():
+            model.eval()
+            h = model.hidden(inputs)[0][0].double().numpy()
+            model.train()
+        covariances[epoch, step] = np.cov(h, rowvar=False)
+        bases[epoch, step] = reg.bases[0].detach().clone()
+
+    cfg = config(epochs=2, regularizer="spectral", beta=1.0, refresh_every=3)
+    train(cfg, mnist_train, progress=False, after_step=record)
+    steps = [(e, s) for e in range(2) for s in range(STEPS_PER_EPOCH)]
+    changed = [b for a, b in zip(steps, steps[1:]) if not torch.equal(bases[a], bases[b])]
+    assert changed == [(0, 3), (0, 6), (1, 0), (1, 3), (1, 6)]
+    for e, s in changed:
+        previous = steps[steps.index((e, s)) - 1]
+        v = bases[e, s].double().numpy()
+        rotated = v.T @ covariances[previous] @ v
+        diagonal = np.diag(rotated)
+        assert np.all(np.diff(diagonal) <= 1e-6 * diagonal[0])
+        assert np.abs(rotated - np.diag(diagonal)).max() < 1e-5 * diagonal[0]
+    with pytest.raises(ValueError, match="refresh_every"):
+        config(refresh_every=0)
+    assert "refresh_every" not in config().to_dict()  # cache keys of runs that do not use it are unchanged
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
