@@ -59,7 +59,8 @@ def main() -> None:
         print("  fitted alpha per epoch (eigen subset, ranks 11-500):", " ".join(f"{a[0]:.3f}" for a in history.alphas))
         print(f"  final alpha on the 10000 test images: {fit_power_law(spectrum):.3f}")
         target = spectrum[10] * 11 / ranks
-        print("  lambda_n / (1/n target) at n =", dict(zip(ranks.tolist(), np.round(spectrum[ranks - 1] / target, 3))))
+        ratios = spectrum[ranks - 1] / target
+        print("  lambda_n / (1/n target):", ", ".join(f"n={n} {r:.3f}" for n, r in zip(ranks, ratios)))
     if args.figure:
         save_figure(results, args.figure)
         print(f"figure: {args.figure}")
