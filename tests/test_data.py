@@ -34,6 +34,19 @@ def test_mnist_shapes_range_and_class_counts(split: str, counts: list[int], mnis
     assert torch.bincount(s.labels, minlength=10).tolist() == counts
 
 
+@pytest.mark.skipif(not any(onen_data.DEBIAN_FASHION_DIR.glob("*-ubyte.gz")),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.parametrize("split,per_class", [("train", 6000), ("test", 1000)])
+def test_fashion_mnist_from_the_debian_package(tmp_path: Path, split: str, per_class: int) -> None:
+    # an empty root forces the system folder; Fashion-MNIST is balanced by construction (Xiao et al. 2017)
+    s = load("fashion_mnist", split, root=tmp_path, download=False)
+    assert s.images.shape == (10 * per_class, 1, 28, 28) and s.images.dtype == torch.float32
+    assert float(s.images.min()) == 0.0 and float(s.images.max()) == 1.0
+    assert torch.bincount(s.labels, minlength=10).tolist() == [per_class] * 10
+    # not MNIST in disguise: MNIST's mean pixel is about 0.13, Fashion-MNIST's about 0.29
+    assert 0.25 < float(s.images.mean()) < 0.33
+
+
 def copy_mnist(tmp_path: Path, stems: list[str], decompress: bool = False) -> Path:
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
