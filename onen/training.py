@@ -41,6 +41,8 @@ class TrainConfig:
     refresh_every: also refresh the spectral eigenbasis after every this many optimiser steps within an epoch (None:
         once per epoch, as in the paper). At larger learning rates the basis goes stale within an epoch and the
         penalty then sees a spectrum flatter than the true one; refreshing more often keeps it honest.
+    allow_small_batch: let the spectral penalty accept minibatches narrower than a regularized layer (see
+        :class:`~onen.regularizers.SpectralRegularizer`); off by default, so that such a run fails loudly.
     """
 
     arch: str = "mlp"
@@ -64,6 +66,7 @@ class TrainConfig:
     fit_ranks: tuple[int, int] = (11, 500)
     seed: int = 0
     refresh_every: int | None = None
+    allow_small_batch: bool = False
 
     def __post_init__(self) -> None:
         if self.regularizer not in ("none", "spectral", "jacobian"):
@@ -84,6 +87,8 @@ class TrainConfig:
         # change keeps its cache key
         if d["refresh_every"] is None:
             del d["refresh_every"]
+        if not d["allow_small_batch"]:
+            del d["allow_small_batch"]
         return d
 
     @classmethod
@@ -171,7 +176,8 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
     regularizer = None
     if config.regularizer == "spectral":
         regularizer = SpectralRegularizer(model, select_layers(model, config.spectral_layers), beta=config.beta,
-                                          tau=config.tau, alpha=config.alpha)
+                                          tau=config.tau, alpha=config.alpha,
+                                          allow_small_batch=config.allow_small_batch)
     history = History()
     start_epoch = 0
     if checkpoint is not None and Path(checkpoint).is_file():

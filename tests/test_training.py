@@ -200,3 +200,14 @@ def test_refresh_every_recomputes_the_eigenbasis_from_the_current_weights(mnist_
         config(refresh_every=0)
     assert "refresh_every" not in config().to_dict()  # cache keys of runs that do not use it are unchanged
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_a_batch_narrower_than_the_layer_fails_unless_the_config_allows_it(mnist_train: Split) -> None:
+    narrow = config(widths=[300], batch_size=256, regularizer="spectral", epochs=1)
+    with pytest.raises(ValueError, match="allow_small_batch"):
+        train(narrow, mnist_train, progress=False)
+    allowed = dataclasses.replace(narrow, allow_small_batch=True)
+    _, history = train(allowed, mnist_train, progress=False)
+    assert math.isfinite(history.penalty[0]) and history.penalty[0] > 0
+    assert "allow_small_batch" not in narrow.to_dict() and allowed.to_dict()["allow_small_batch"] is True
+    assert TrainConfig.from_dict(allowed.to_dict()) == allowed
