@@ -47,6 +47,31 @@ def spectral_penalty(lam: Tensor, tau: int = 10, alpha: float = 1.0) -> Tensor:
     return torch.where(keep, terms, torch.zeros_like(terms)).sum() / n
 
 
+class ProjectedVariance(torch.autograd.Function):
+    """lambda = diag(V^T C V) for h [B, N] and a fixed basis V [N, N] -> [N], C the centred batch covariance.
+
+    Forward: the column sums of squares of P = (h - mean) V, over B - 1. Backward: dlambda/dh = (2 / (B - 1)) P
+    diag(g) V^T, and because every column of P sums to zero, so does every column of that product, so the centring
+    contributes nothing more to the gradient. Scaling the rows of V^T by g first ([N, N] work instead of [B, N]) leaves
+    one [B, N] x [N, N] product for the backward pass, which autograd's generic chain (the square, the broadcast
+    mean and its own elementwise passes over [B, N]) would not.
+    No gradient flows to V (the basis is a fixed estimate of the eigenvectors).
+    """
+
+    @staticmethod
+    def forward(ctx, h: Tensor, basis: Tensor) -> Tensor:  # type: ignore[override]
+        projected = (h - h.mean(0)) @ basis  # [B, N]
+        ctx.save_for_backward(projected, basis)
+        return torch.linalg.vector_norm(projected, dim=0).square() / (h.shape[0] - 1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        projected, basis = ctx.saved_tensors
+        scaled_basis_t = basis.T * (grad * (2.0 / (projected.shape[0] - 1))).unsqueeze(1)  # [N, N]: row n scaled
+        return projected @ scaled_basis_t, None
+
+
 def select_layers(model: nn.Module, which: str | Sequence[int]) -> list[nn.Module]:
     """Modules of ``model.blocks`` to regularize: "last", "all", or a list of block indices."""
     blocks = getattr(model, "blocks", None)
@@ -130,8 +155,7 @@ class SpectralRegularizer:
                 f"batch of {batch} is smaller than layer {layer}'s width {width}: the batch covariance is rank-deficient "
                 "and the spectrum estimate is biased. Use a batch >= width, or allow_small_batch=True to accept it."
             )
-        projected = (h - h.mean(0)) @ basis
-        return projected.square().sum(0) / (batch - 1)
+        return ProjectedVariance.apply(h, basis)
 
     def penalty(self, features: Sequence[Tensor]) -> Tensor:
         """beta * sum over layers of spectral_penalty(estimated eigenvalues); features: one [B, N_l] per layer."""
