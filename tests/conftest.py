@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from onen.data import DATA_ENV, Split, data_root, load
 
@@ -53,3 +54,12 @@ def mnist_train(mnist_dir: Path) -> Split:
 @pytest.fixture(scope="session")
 def mnist_test(mnist_dir: Path) -> Split:
     return load("mnist", "test", download=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """For modules of tiny tensors: one intra-op thread avoids pool overhead, which dominates on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

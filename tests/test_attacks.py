@@ -10,13 +10,7 @@ import torch.nn.functional as F
 
 from onen.attacks import accuracy, fgsm, gaussian_noise, pgd, robustness_curve
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tensors here are tiny: one intra-op thread avoids pool overhead, which dominates on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.py
 
 
 GRID = [0.0, 0.02, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5, 1.0]

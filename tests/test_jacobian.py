@@ -9,14 +9,7 @@ import torch.nn as nn
 
 from onen.jacobian import jacobian_norm_sq
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tensors here are tiny: one intra-op thread avoids pool overhead, which dominates on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.py
 
 
 def mlp(seed: int = 0, dtype: torch.dtype = torch.float64) -> nn.Module:
