@@ -41,12 +41,12 @@ from myst_nb import glue
 from onen import profiles
 from onen.attacks import robustness_curve
 from onen.cache import cached
-from onen.drift import DriftRecorder, eigen_inputs
+from onen.drift import DriftRecorder
 from onen.experiments import dataset
 from onen.plotting import PALETTE, colours, plot_spectra, use_style
 from onen.regularizers import spectral_penalty
 from onen.spectrum import fit_power_law, layer_spectra, power_law_spectrum
-from onen.training import TrainConfig, evaluate_accuracy, resolve_device, train
+from onen.training import TrainConfig, eigen_inputs, evaluate_accuracy, resolve_device, train
 
 results_dir = profiles.results_dir_for(profile, results_dir)
 

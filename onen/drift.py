@@ -21,10 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .data import Split
 from .regularizers import SpectralRegularizer, spectral_penalty
 from .spectrum import eigh_descending, layer_covariances
-from .training import TrainConfig
 
 
 def principal_angles(V: Tensor, U: Tensor, k: int) -> Tensor:
@@ -130,12 +128,6 @@ class DriftRecorder:
         if not self.records:
             return {}
         return {key: np.array([r[key] for r in self.records], dtype=np.float64) for key in self.records[0]}
-
-
-def eigen_inputs(config: TrainConfig, train_split: Split) -> Tensor:
-    """The images [M, 1, 28, 28] that :func:`onen.training.train` refreshes the eigenbasis from for ``config``."""
-    data = train_split.subset(config.train_subset, seed=config.seed)
-    return data.subset(config.eigen_subset, seed=config.seed + 1).images
 
 
 def _device(model: nn.Module) -> torch.device:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .data import Split
@@ -121,6 +121,16 @@ class History:
 StepCallback = Callable[[Classifier, SpectralRegularizer | None, int, int], None]
 
 
+def eigen_subset_of(config: TrainConfig, data: Split) -> Tensor:
+    """The images [M, ...] of ``data`` (the training subset) that :func:`train` refreshes the eigenbasis from."""
+    return data.subset(config.eigen_subset, seed=config.seed + 1).images
+
+
+def eigen_inputs(config: TrainConfig, train_split: Split) -> Tensor:
+    """The images [M, ...] of the full ``train_split`` that :func:`train` refreshes the eigenbasis from for ``config``."""
+    return eigen_subset_of(config, train_split.subset(config.train_subset, seed=config.seed))
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """"auto" -> cuda if available else cpu; anything else is passed to torch.device."""
     if str(device) == "auto":
@@ -166,7 +176,7 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
     device = train_split.images.device
     torch.manual_seed(config.seed)
     data = train_split.subset(config.train_subset, seed=config.seed)
-    eigen_inputs = data.subset(config.eigen_subset, seed=config.seed + 1).images
+    eigen_inputs = eigen_subset_of(config, data)
     model = config.model().to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, amsgrad=True)
     shuffle = torch.Generator().manual_seed(config.seed)
