@@ -53,18 +53,18 @@ def main() -> None:
         model, history = train(config, train_split, test_split, progress=False)
         seconds = time.perf_counter() - began
         spectrum = layer_spectra(model, list(model.blocks), test_split.images)[0]
-        results[name] = (history, spectrum)
+        alpha = fit_power_law(spectrum)
+        results[name] = (history, spectrum, alpha)
         print(f"{name}: {seconds:.0f} s")
         print("  test accuracy per epoch:", " ".join(f"{a:.4f}" for a in history.test_accuracy))
         print("  fitted alpha per epoch (eigen subset, ranks 11-500):", " ".join(f"{a[0]:.3f}" for a in history.alphas))
-        print(f"  final alpha on the 10000 test images: {fit_power_law(spectrum):.3f}")
+        print(f"  final alpha on the 10000 test images: {alpha:.3f}")
         target = spectrum[10] * 11 / ranks
         ratios = spectrum[ranks - 1] / target
         print("  lambda_n / (1/n target):", ", ".join(f"n={n} {r:.3f}" for n, r in zip(ranks, ratios)))
     print("summary: first epoch above 95% clean accuracy; final test-set alpha and its distance from 1")
-    for name, (history, spectrum) in results.items():
+    for name, (history, _, alpha) in results.items():
         above = [epoch + 1 for epoch, acc in enumerate(history.test_accuracy) if acc > 0.95]
-        alpha = fit_power_law(spectrum)
         print(f"  {name:<40} {above[0] if above else 'never':>5}   alpha {alpha:.3f}   |alpha - 1| {abs(alpha - 1):.3f}")
     if args.figure:
         save_figure(results, args.figure)
@@ -81,9 +81,9 @@ def save_figure(results: dict, path: str) -> None:
 
     use_style()
     fig, (ax_spec, ax_alpha, ax_acc) = plt.subplots(1, 3, figsize=(13, 3.8))
-    plot_spectra(ax_spec, {name: spectrum for name, (_, spectrum) in results.items()})
+    plot_spectra(ax_spec, {name: spectrum for name, (_, spectrum, _) in results.items()})
     ax_spec.set_title("hidden-layer spectrum on the test set")
-    for name, (history, _) in results.items():
+    for name, (history, _, _) in results.items():
         epochs = np.arange(1, len(history.test_accuracy) + 1)
         ax_alpha.plot(epochs, [a[0] for a in history.alphas], marker="o", label=name)
         ax_acc.plot(epochs, history.test_accuracy, marker="o", label=name)

@@ -65,8 +65,10 @@ class TrainConfig:
     eigen_subset: int | None = None
     fit_ranks: tuple[int, int] = (11, 500)
     seed: int = 0
-    refresh_every: int | None = None
-    allow_small_batch: bool = False
+    # fields added after results were first cached: left out of to_dict() at their defaults, so that a run they do not
+    # change keeps its cache key
+    refresh_every: int | None = field(default=None, metadata={"omit_at_default": True})
+    allow_small_batch: bool = field(default=False, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
         if self.regularizer not in ("none", "spectral", "jacobian"):
@@ -83,12 +85,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["fit_ranks"] = list(self.fit_ranks)
-        # a field added after results were first cached is left out at its default, so that a run it does not
-        # change keeps its cache key
-        if d["refresh_every"] is None:
-            del d["refresh_every"]
-        if not d["allow_small_batch"]:
-            del d["allow_small_batch"]
+        for f in dataclasses.fields(self):
+            if f.metadata.get("omit_at_default") and d[f.name] == f.default:
+                del d[f.name]
         return d
 
     @classmethod
@@ -121,14 +120,14 @@ class History:
 StepCallback = Callable[[Classifier, SpectralRegularizer | None, int, int], None]
 
 
-def eigen_subset_of(config: TrainConfig, data: Split) -> Tensor:
+def _eigen_subset(config: TrainConfig, data: Split) -> Tensor:
     """The images [M, ...] of ``data`` (the training subset) that :func:`train` refreshes the eigenbasis from."""
     return data.subset(config.eigen_subset, seed=config.seed + 1).images
 
 
 def eigen_inputs(config: TrainConfig, train_split: Split) -> Tensor:
     """The images [M, ...] of the full ``train_split`` that :func:`train` refreshes the eigenbasis from for ``config``."""
-    return eigen_subset_of(config, train_split.subset(config.train_subset, seed=config.seed))
+    return _eigen_subset(config, train_split.subset(config.train_subset, seed=config.seed))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -176,7 +175,7 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
     device = train_split.images.device
     torch.manual_seed(config.seed)
     data = train_split.subset(config.train_subset, seed=config.seed)
-    eigen_inputs = eigen_subset_of(config, data)
+    eigen_inputs = _eigen_subset(config, data)
     model = config.model().to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, amsgrad=True)
     shuffle = torch.Generator().manual_seed(config.seed)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from onen.data import Split
 from onen.regularizers import SpectralRegularizer
-from onen.training import TrainConfig, evaluate_accuracy, resolve_device, train
+from onen.training import TrainConfig, eigen_inputs, evaluate_accuracy, resolve_device, train
 
 pytestmark = pytest.mark.mnist
 
@@ -172,7 +172,8 @@ def test_config_validation_and_round_trip() -> None:
 def test_refresh_every_recomputes_the_eigenbasis_from_the_current_weights(mnist_train: Split) -> None:
     """With refresh_every=3 the basis changes before steps 3 and 6 of each epoch (and between epochs), and each new
     basis diagonalises the covariance of the weights it was computed from (a float64 numpy reference)."""
-    inputs = mnist_train.subset(2000, seed=0).images  # what train() refreshes from when eigen_subset is None
+    cfg = config(epochs=2, regularizer="spectral", beta=1.0, refresh_every=3)
+    inputs = eigen_inputs(cfg, mnist_train)
     covariances: dict[tuple[int, int], np.ndarray] = {}
     bases: dict[tuple[int, int], torch.Tensor] = {}
 
@@ -184,7 +185,6 @@ def test_refresh_every_recomputes_the_eigenbasis_from_the_current_weights(mnist_
         covariances[epoch, step] = np.cov(h, rowvar=False)
         bases[epoch, step] = reg.bases[0].detach().clone()
 
-    cfg = config(epochs=2, regularizer="spectral", beta=1.0, refresh_every=3)
     train(cfg, mnist_train, progress=False, after_step=record)
     steps = [(e, s) for e in range(2) for s in range(STEPS_PER_EPOCH)]
     changed = [b for a, b in zip(steps, steps[1:]) if not torch.equal(bases[a], bases[b])]
