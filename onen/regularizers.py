@@ -10,10 +10,17 @@ non-smooth. No gradient flows through the anchor e_tau, so the penalty shapes th
 
 Eigenvalues of a minibatch covariance are noisy and their eigenvectors unstable, so, as in the paper, the eigenbasis V
 is computed once per epoch from the whole training set, and each minibatch estimates lambda_n = v_n^T C_batch v_n.
+
+That basis goes stale within an epoch (chapter "The spectral regularizer"): the network moves, V no longer diagonalises
+its covariance, and the estimates of the tail pick up leakage from the leading eigenvalues. ``basis="tracked"`` keeps
+it current at little cost: every minibatch the penalty sees (features the training step computes anyway) updates an
+exponential moving average of each layer's covariance, and every ``track_every`` steps V is recomputed from that
+average. The average over many batches has full rank, so minibatches narrower than the layer are served too.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -72,6 +79,9 @@ class ProjectedVariance(torch.autograd.Function):
         return projected @ scaled_basis_t, None
 
 
+BASES = ("epoch", "tracked")
+
+
 def select_layers(model: nn.Module, which: str | Sequence[int]) -> list[nn.Module]:
     """Modules of ``model.blocks`` to regularize: "last", "all", or a list of block indices."""
     blocks = getattr(model, "blocks", None)
@@ -87,7 +97,7 @@ def select_layers(model: nn.Module, which: str | Sequence[int]) -> list[nn.Modul
 
 
 class SpectralRegularizer:
-    """Eq. 2 summed over chosen layers of any model, with the once-per-epoch eigenbasis of the paper.
+    """Eq. 2 summed over chosen layers of any model, with the paper's once-per-epoch eigenbasis or a tracked one.
 
     Usage::
 
@@ -103,17 +113,33 @@ class SpectralRegularizer:
         model: the network (only used to compute representations in ``refresh``).
         layers: modules whose outputs are regularized (flattened to [B, N_l]).
         beta, tau, alpha: Eq. 2's weight, anchor index (0-based) and target exponent.
-        allow_small_batch: accept minibatches smaller than a layer's width. Such a batch covariance has rank < N_l, so
-            its smallest estimated eigenvalues are pushed towards zero by sampling alone; off by default.
+        basis: "epoch" (the paper: V changes only when ``refresh`` is called, once per epoch) or "tracked": each call of
+            ``penalty`` in training mode also feeds the (detached) features into a running covariance, and every
+            ``track_every`` such calls V is recomputed from it. ``refresh`` still sets the running covariance and V
+            from scratch (call it once before training).
+        track_every: steps between eigendecompositions of the running covariance ("tracked" only).
+        track_momentum: weight of the old running covariance in each update, C <- m C + (1 - m) C_batch; the average
+            spans about B / (1 - m) samples and lags by about m / (1 - m) steps ("tracked" only).
+        allow_small_batch: accept minibatches smaller than a layer's width with the "epoch" basis. The tracked basis
+            needs no such opt-in: its running covariance has full rank whatever the batch, and each v_n^T C_batch v_n
+            is an unbiased estimate of v_n^T C v_n for any batch of at least 2.
         chunk_size: inputs per forward pass during ``refresh``.
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[nn.Module], beta: float = 1.0, tau: int = 10,
-                 alpha: float = 1.0, allow_small_batch: bool = False, chunk_size: int = 2000) -> None:
+                 alpha: float = 1.0, allow_small_batch: bool = False, chunk_size: int = 2000,
+                 basis: str = "epoch", track_every: int = 5, track_momentum: float = 0.8) -> None:
         if not layers:
             raise ValueError("SpectralRegularizer needs at least one layer")
+        for name, value in (("beta", beta), ("alpha", alpha), ("track_momentum", track_momentum)):
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value}")
         if beta < 0 or alpha <= 0 or tau < 0:
             raise ValueError(f"need beta >= 0, alpha > 0, tau >= 0; got beta={beta}, alpha={alpha}, tau={tau}")
+        if basis not in BASES:
+            raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
+        if track_every < 1 or not 0 <= track_momentum < 1:
+            raise ValueError(f"need track_every >= 1 and 0 <= track_momentum < 1; got {track_every}, {track_momentum}")
         self.model = model
         self.layers = list(layers)
         self.beta = beta
@@ -121,7 +147,12 @@ class SpectralRegularizer:
         self.alpha = alpha
         self.allow_small_batch = allow_small_batch
         self.chunk_size = chunk_size
+        self.basis = basis
+        self.track_every = track_every
+        self.track_momentum = track_momentum
         self.bases: list[Tensor] | None = None  # per layer: [N_l, N_l] eigenvectors (columns), descending eigenvalues
+        self.running: list[Tensor] | None = None  # "tracked": per layer, the running covariance [N_l, N_l] (float64)
+        self.updates = 0  # "tracked": running-covariance updates since the last eigendecomposition
 
     def refresh(self, inputs: Tensor) -> list[np.ndarray]:
         """Recompute each layer's eigenbasis from ``inputs`` [M, ...] (the training set), in eval mode and float64.
@@ -129,6 +160,14 @@ class SpectralRegularizer:
         Returns each layer's descending eigenvalues (numpy float64), useful as a spectrum summary.
         """
         covs = layer_covariances(self.model, self.layers, inputs, self.chunk_size)
+        spectra = self._decompose(covs)
+        if self.basis == "tracked":
+            self.running = covs
+            self.updates = 0
+        return spectra
+
+    def _decompose(self, covs: Sequence[Tensor]) -> list[np.ndarray]:
+        """Set each layer's basis to the eigenvectors of ``covs``; return the descending eigenvalues."""
         spectra, bases = [], []
         for cov in covs:
             values, vectors = eigh_descending(cov)
@@ -136,6 +175,29 @@ class SpectralRegularizer:
             bases.append(vectors.to(dtype=torch.get_default_dtype()))
         self.bases = bases
         return spectra
+
+    @torch.no_grad()
+    def track(self, features: Sequence[Tensor]) -> None:
+        """Fold one minibatch's features (one [B, N_l] per layer) into the running covariances; every
+        ``track_every``-th call recompute the bases from them. Called by ``penalty`` in training mode when
+        ``basis="tracked"``; call it yourself only if you compute the penalty some other way."""
+        if self.running is None:
+            raise RuntimeError("call refresh(train_inputs) before training: the running covariance starts from it")
+        m = self.track_momentum
+        for index, h in enumerate(features):
+            h = h.detach().reshape(h.shape[0], -1)
+            if h.shape[0] < 2:
+                raise ValueError("tracking a covariance needs a batch of at least 2")
+            centred = h - h.mean(0)
+            batch_cov = (centred.T @ centred).double() / (h.shape[0] - 1)  # the product in the features' own precision
+            running = self.running[index]
+            if running.device != batch_cov.device:
+                running = self.running[index] = running.to(batch_cov.device)
+            running.mul_(m).add_(batch_cov, alpha=1 - m)
+        self.updates += 1
+        if self.updates >= self.track_every:
+            self._decompose(self.running)
+            self.updates = 0
 
     def estimated_eigenvalues(self, h: Tensor, layer: int) -> Tensor:
         """lambda_n = v_n^T C_batch v_n for n = 0..N-1: h [B, N] -> [N], without forming V^T C V.
@@ -150,17 +212,24 @@ class SpectralRegularizer:
         batch, width = h.shape
         if width != basis.shape[0]:
             raise ValueError(f"layer {layer} has width {width} but its eigenbasis is {basis.shape[0]} wide")
-        if batch < width and not self.allow_small_batch:
+        if batch < width and not self.allow_small_batch and self.basis == "epoch":
             raise ValueError(
                 f"batch of {batch} is smaller than layer {layer}'s width {width}: the batch covariance is rank-deficient "
-                "and the spectrum estimate is biased. Use a batch >= width, or allow_small_batch=True to accept it."
+                "and the spectrum estimate is biased. Use a batch >= width, basis='tracked', or allow_small_batch=True to accept "
+                "it."
             )
         return ProjectedVariance.apply(h, basis)
 
     def penalty(self, features: Sequence[Tensor]) -> Tensor:
-        """beta * sum over layers of spectral_penalty(estimated eigenvalues); features: one [B, N_l] per layer."""
+        """beta * sum over layers of spectral_penalty(estimated eigenvalues); features: one [B, N_l] per layer.
+
+        With ``basis="tracked"`` and the model in training mode, the features first update the tracked basis (see
+        :meth:`track`); the penalty of this batch is then read through the basis as it stands after that update.
+        """
         if len(features) != len(self.layers):
             raise ValueError(f"got {len(features)} feature tensors for {len(self.layers)} layers")
+        if self.basis == "tracked" and self.model.training:
+            self.track(features)
         total = features[0].new_zeros(())
         for index, h in enumerate(features):
             lam = self.estimated_eigenvalues(h.reshape(h.shape[0], -1), index)

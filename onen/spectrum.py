@@ -7,6 +7,7 @@ reads is exactly where float32 rounding would dominate.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -141,3 +142,60 @@ def summarise(spectra: Iterable[np.ndarray], ranks: tuple[int, int] = (11, 500))
             out.append(float("nan"))
     return out
 
+
+
+# A layer has reached its target when both numbers of :func:`target_score` are within these bounds.
+REACHED_ALPHA_TOLERANCE = 0.1  # |fitted exponent - target exponent|
+REACHED_LOG_RATIO = float(np.log(2.0))  # median |log(lambda_k / gamma_k)|: within a factor 2 at the median rank
+
+
+@dataclass(frozen=True)
+class TargetScore:
+    """How far a spectrum is from the power law that Eq. 2 pulls it towards, over the penalized ranks.
+
+    fitted_alpha: exponent of :func:`fit_power_law` over 1-based ranks ``ranks`` (tau + 2 .. N, the ranks the
+        penalty acts on); target_alpha: the penalty's alpha; median_abs_log_ratio: median over those ranks of
+        |log(lambda_k / gamma_k)|, gamma the target anchored at the tau-th eigenvalue (a non-positive eigenvalue counts
+        as infinitely far).
+    """
+
+    fitted_alpha: float
+    target_alpha: float
+    median_abs_log_ratio: float
+    ranks: tuple[int, int]
+
+    @property
+    def reached(self) -> bool:
+        """|fitted - target| <= REACHED_ALPHA_TOLERANCE and median |log ratio| <= REACHED_LOG_RATIO (NaN: False)."""
+        return bool(abs(self.fitted_alpha - self.target_alpha) <= REACHED_ALPHA_TOLERANCE
+                    and self.median_abs_log_ratio <= REACHED_LOG_RATIO)
+
+
+def target_score(spectrum: np.ndarray | Tensor, tau: int = 10, alpha: float = 1.0) -> TargetScore:
+    """Score a descending spectrum [N] against Eq. 2's target gamma_k = e_tau ((tau + 1) / (k + 1))^alpha (0-based k).
+
+    Both numbers use only the penalized ranks k = tau + 1 .. N - 1 (1-based tau + 2 .. N), so the window always fits
+    the layer: a 500-wide layer is scored over ranks 12-500, a 2000-wide one over 12-2000. Measure the spectrum on
+    held-out images (e.g. the test set), not on the images the basis was computed from.
+    """
+    values = np.sort(np.asarray(spectrum.detach().cpu() if isinstance(spectrum, Tensor) else spectrum,
+                                dtype=np.float64))[::-1]
+    n = values.size
+    if not 0 <= tau < n - 2:
+        raise ValueError(f"tau={tau} leaves fewer than 2 penalized ranks in a spectrum of {n} values")
+    ranks = (tau + 2, n)
+    try:
+        fitted = fit_power_law(values, ranks)
+    except ValueError:
+        fitted = float("nan")
+    anchor = values[tau]
+    k = np.arange(tau + 1, n)
+    tail = values[tau + 1 :]
+    if anchor <= 0:
+        median = float("inf")
+    else:
+        gamma = anchor * ((tau + 1) / (k + 1)) ** alpha
+        with np.errstate(divide="ignore", invalid="ignore"):
+            distance = np.where(tail > 0, np.abs(np.log(np.where(tail > 0, tail, 1.0) / gamma)), np.inf)
+        median = float(np.median(distance))
+    return TargetScore(fitted_alpha=fitted, target_alpha=float(alpha), median_abs_log_ratio=median, ranks=ranks)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from .data import Split
 from .features import capture
 from .models import Classifier, build_model
-from .regularizers import SpectralRegularizer, select_layers
+from .regularizers import BASES, SpectralRegularizer, select_layers
 from .spectrum import fit_power_law, layer_spectra
 
 
@@ -43,6 +43,10 @@ class TrainConfig:
         penalty then sees a spectrum flatter than the true one; refreshing more often keeps it honest.
     allow_small_batch: let the spectral penalty accept minibatches narrower than a regularized layer (see
         :class:`~onen.regularizers.SpectralRegularizer`); off by default, so that such a run fails loudly.
+    basis: the spectral penalty's eigenbasis: "epoch" (the paper's, recomputed from the eigen subset once per epoch)
+        or "tracked" (kept current from a running covariance of the minibatch features, recomputed every
+        ``track_every`` steps; it also serves batches narrower than the layer).
+    track_every, track_momentum: the tracked basis's schedule (see :class:`~onen.regularizers.SpectralRegularizer`).
     """
 
     arch: str = "mlp"
@@ -69,12 +73,23 @@ class TrainConfig:
     # change keeps its cache key
     refresh_every: int | None = field(default=None, metadata={"omit_at_default": True})
     allow_small_batch: bool = field(default=False, metadata={"omit_at_default": True})
+    basis: str = field(default="epoch", metadata={"omit_at_default": True})
+    track_every: int = field(default=5, metadata={"omit_at_default": True})
+    track_momentum: float = field(default=0.8, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
         if self.regularizer not in ("none", "spectral", "jacobian"):
             raise ValueError(f"regularizer must be 'none', 'spectral' or 'jacobian', got {self.regularizer!r}")
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("need epochs >= 0, batch_size >= 1 and lr > 0")
+        for name in ("lr", "beta", "alpha", "jacobian_weight", "track_momentum"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
+        if self.basis not in BASES:
+            raise ValueError(f"basis must be one of {BASES}, got {self.basis!r}")
+        if self.track_every < 1 or not 0 <= self.track_momentum < 1:
+            raise ValueError(f"need track_every >= 1 and 0 <= track_momentum < 1, got {self.track_every}, "
+                             f"{self.track_momentum}")
         if self.refresh_every is not None and self.refresh_every < 1:
             raise ValueError(f"refresh_every must be None or a positive number of steps, got {self.refresh_every}")
         self.widths = list(self.widths)
@@ -186,11 +201,12 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
     if config.regularizer == "spectral":
         regularizer = SpectralRegularizer(model, select_layers(model, config.spectral_layers), beta=config.beta,
                                           tau=config.tau, alpha=config.alpha,
-                                          allow_small_batch=config.allow_small_batch)
+                                          allow_small_batch=config.allow_small_batch, basis=config.basis,
+                                          track_every=config.track_every, track_momentum=config.track_momentum)
     history = History()
     start_epoch = 0
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
         if state["config"] != config.to_dict():
             raise ValueError(f"checkpoint {checkpoint} was written for another configuration")
         model.load_state_dict(state["model"])
@@ -267,7 +283,7 @@ def _spectra_and_refresh(model: nn.Module, tracked: list[nn.Module], regularizer
 def _describe(config: TrainConfig) -> str:
     name = f"{config.arch}"
     if config.regularizer == "spectral":
-        name += f" spectral(beta={config.beta})"
+        name += f" spectral(beta={config.beta:g}{', tracked' if config.basis == 'tracked' else ''})"
     elif config.regularizer == "jacobian":
         name += " jacobian"
     return name
