@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import sys
 import time
+from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .attacks import robustness_curve
-from .cache import CachedResult, cached
+from .cache import CachedResult, cached, config_hash
 from .data import Split, load
 from .spectrum import layer_spectra
 from .training import TrainConfig, evaluate_accuracy, resolve_device, train
@@ -98,17 +101,47 @@ def _evaluate(model: torch.nn.Module, test: Split, config: TrainConfig, evaluati
     return arrays, meta
 
 
+CACHE_ONLY_ENV = "ONEN_CACHE_ONLY"
+CHECKPOINTS_ENV = "ONEN_CHECKPOINTS"
+
+
+class NotCached(RuntimeError):
+    """Raised instead of training when ``ONEN_CACHE_ONLY=1`` and a result is not in the cache."""
+
+
+def checkpoint_dir() -> Path:
+    """Where :func:`run` keeps per-epoch training checkpoints: ``$ONEN_CHECKPOINTS``, else ``~/.onen/checkpoints``.
+
+    Outside the repository on purpose: checkpoints hold weights (tens of MB), which are not versioned.
+    """
+    return Path(os.environ.get(CHECKPOINTS_ENV) or Path.home() / ".onen" / "checkpoints")
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty()
+
+
 def run(config: TrainConfig, evaluation: EvalConfig, results_dir: str, device: str = "auto",
-        progress: bool = True, refresh: bool = False) -> CachedResult:
-    """Train ``config``, evaluate it with ``evaluation``; cached. Returns arrays (spectra, curves, maps) and meta."""
+        progress: bool | None = None, refresh: bool = False) -> CachedResult:
+    """Train ``config``, evaluate it with ``evaluation``; cached. Returns arrays (spectra, curves, maps) and meta.
+
+    Training writes a checkpoint after every epoch under :func:`checkpoint_dir`, so a run that is killed resumes from
+    its last finished epoch. With the environment variable ``ONEN_CACHE_ONLY=1`` a result missing from the cache
+    raises :class:`NotCached` instead of training. ``progress`` None: progress bars only in a terminal.
+    """
     dev = resolve_device(device)
     key = {"train": config.to_dict(), "eval": evaluation.to_dict()}
+    progress = _interactive() if progress is None else progress
 
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        if os.environ.get(CACHE_ONLY_ENV, "") not in ("", "0"):
+            raise NotCached(f"{results_dir}: no cached result for {config.to_dict()} and {CACHE_ONLY_ENV} is set")
         train_split = dataset(config.dataset, "train", dev)
         test_split = dataset(config.dataset, "test", dev)
         began = time.perf_counter()
-        model, history = train(config, train_split, test_split, progress=progress)
+        # keyed by the training configuration alone: a changed evaluation reuses the trained weights
+        checkpoint = checkpoint_dir() / f"{config_hash({'train': config.to_dict()})}.pt"
+        model, history = train(config, train_split, test_split, progress=progress, checkpoint=checkpoint)
         trained = time.perf_counter()
         arrays, meta = _evaluate(model, test_split, config, evaluation, progress)
         meta.update(history=history.to_dict(), train_seconds=trained - began,
@@ -119,7 +152,7 @@ def run(config: TrainConfig, evaluation: EvalConfig, results_dir: str, device: s
 
 
 def run_seeds(config: TrainConfig, evaluation: EvalConfig, seeds: Sequence[int], results_dir: str,
-              device: str = "auto", progress: bool = True) -> list[CachedResult]:
+              device: str = "auto", progress: bool | None = None) -> list[CachedResult]:
     """:func:`run` for each seed (the config's own seed is replaced)."""
     return [run(dataclasses.replace(config, seed=int(s)), evaluation, results_dir, device, progress) for s in seeds]
 
@@ -142,14 +175,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seeds", type=int, nargs="*", default=None)
     parser.add_argument("--results-dir", default=None)
+    parser.add_argument("--variants", nargs="+", default=None, help="only these variants (display names)")
+    parser.add_argument("--seed-major", action="store_true",
+                        help="run every variant of the first seed before any of the second (default: seeds inner)")
     args = parser.parse_args(argv)
     results_dir = args.results_dir or f"results/{args.profile}"
     seeds = args.seeds if args.seeds is not None else profiles.seeds(args.profile)
+    jobs = []
     for chapter in args.chapters:
-        for name, (config, evaluation) in profiles.chapter_variants(chapter, args.profile).items():
-            began = time.perf_counter()
-            run_seeds(config, evaluation, seeds, results_dir, args.device)
-            print(f"{chapter:>16} {name:<24} {time.perf_counter() - began:8.1f} s", flush=True)
+        variants = profiles.chapter_variants(chapter, args.profile)
+        unknown = sorted(set(args.variants or []) - set(variants))
+        if args.variants and len(unknown) == len(args.variants):
+            raise SystemExit(f"no variant {unknown} in chapter {chapter}; it has {sorted(variants)}")
+        chosen = [(n, v) for n, v in variants.items() if not args.variants or n in args.variants]
+        order = ([(s, n, v) for s in seeds for n, v in chosen] if args.seed_major
+                 else [(s, n, v) for n, v in chosen for s in seeds])
+        jobs += [(chapter, name, seed, config, evaluation) for seed, name, (config, evaluation) in order]
+    began = time.perf_counter()
+    computed_seconds, computed = 0.0, 0
+    for index, (chapter, name, seed, config, evaluation) in enumerate(jobs, 1):
+        start = time.perf_counter()
+        result = run(dataclasses.replace(config, seed=int(seed)), evaluation, results_dir, args.device)
+        seconds = time.perf_counter() - start
+        fresh = seconds > 1.0 and result.provenance.get("wall_time_s", 0) > 0.5 * seconds
+        if fresh:
+            computed_seconds, computed = computed_seconds + seconds, computed + 1
+        left = len(jobs) - index
+        eta = f"ETA {left * computed_seconds / computed / 60:.0f} min" if computed and left else ""
+        print(f"[{index}/{len(jobs)}] {chapter} {name} seed {seed}: {'computed' if fresh else 'cached'} in "
+              f"{seconds:.0f} s; elapsed {(time.perf_counter() - began) / 60:.1f} min {eta}", flush=True)
 
 
 if __name__ == "__main__":
