@@ -8,7 +8,10 @@ implementation of it pays. The table compares
 2. a plain [B, D] @ [D, D] product + backward to its left factor: the same 4 B D^2 flops, timed interleaved with (1)
    so that both see the same machine load;
 3. one whole training step of the paper's shallow net (784-2000-10 tanh, Adam with AMSGrad), vanilla and with the
-   spectral penalty on its hidden layer.
+   spectral penalty on its hidden layer;
+4. the eigenbasis's own cost per step: the paper's once-per-epoch refresh (a forward pass over the eigen subset, its
+   covariance and an eigendecomposition) spread over the steps of an epoch, against the tracked basis (a running
+   covariance updated from each batch's features and an eigendecomposition every k steps, k = 1, 2, 5).
 
 Run: PYTHONPATH=. python benchmarks/bench_spectral.py [--device cpu|cuda] [--repeats 7]
 """
@@ -57,6 +60,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=3500)
     parser.add_argument("--width", type=int, default=2000)
+    parser.add_argument("--eigen-images", type=int, default=60000, help="the paper's refresh uses all training images")
+    parser.add_argument("--train-images", type=int, default=60000, help="sets the steps per epoch")
     args = parser.parse_args()
     device = torch.device(args.device)
     batch, width, repeats = args.batch, args.width, args.repeats
@@ -106,9 +111,34 @@ def main() -> None:
         loss.backward()
         optimiser.step()
 
+    tracked = {k: SpectralRegularizer(model, [model[2]], beta=1.0, tau=10, alpha=1.0, basis="tracked",
+                                      track_every=k, track_momentum=0.5) for k in (1, 2, 5)}
+    for reg_k in tracked.values():
+        reg_k.refresh(torch.rand(2 * batch, 784, device=device))
+
+    def tracked_step(reg_k: SpectralRegularizer) -> Callable[[], None]:
+        def step() -> None:
+            with capture(reg_k.layers) as feats:
+                logits = model(x)
+            loss = F.cross_entropy(logits, y) + reg_k.penalty(feats)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        return step
+
+    eigen_images = torch.rand(args.eigen_images, 784, device=device)
+    steps_per_epoch = args.train_images // batch
+
+    def epoch_refresh() -> None:
+        reg.refresh(eigen_images)
+
     times = time_interleaved({"penalty": penalty_only, "matmul": matmul_only}, device, repeats)
-    times |= time_interleaved({"vanilla step": vanilla_step, "spectral step": spectral_step}, device, repeats)
+    steps = {"vanilla step": vanilla_step, "spectral step": spectral_step}
+    steps |= {f"tracked step k={k}": tracked_step(r) for k, r in tracked.items()}
+    times |= time_interleaved(steps, device, repeats, warmup=5)
+    times |= time_interleaved({"epoch refresh": epoch_refresh}, device, max(2, repeats // 3), warmup=0)
     med = {name: statistics.median(t) for name, t in times.items()}
+    paper_step = med["spectral step"] + med["epoch refresh"] / steps_per_epoch
 
     flops = 4 * batch * width**2
     print()
@@ -125,6 +155,13 @@ def main() -> None:
     print()
     print(f"penalty throughput / matmul throughput: {med['matmul'] / med['penalty']:.0%}  (aim >= 70%)")
     print(f"spectral step / vanilla step:           {med['spectral step'] / med['vanilla step']:.2f}x (target <= 3x)")
+    print()
+    print(f"the paper's basis: one refresh over {args.eigen_images} images {med['epoch refresh']:.2f} s, per epoch of "
+          f"{steps_per_epoch} steps; its step with the refresh spread over the epoch {paper_step * 1e3:.0f} ms")
+    for k in tracked:
+        step = med[f"tracked step k={k}"]
+        print(f"tracked basis, eigendecomposition every {k} step(s): {step * 1e3:6.0f} ms per step = "
+              f"{step / paper_step:.2f}x the paper's step, {step / med['vanilla step']:.2f}x vanilla (aim <= 1.5x paper)")
 
 
 if __name__ == "__main__":

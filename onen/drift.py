@@ -9,8 +9,10 @@ under it. This module measures that gap against the fresh covariance C of the cu
   and of the Eq. 2 penalty computed from each;
 - :class:`DriftRecorder`: both, every few optimiser steps, as an ``after_step`` callback of :func:`onen.training.train`.
 
-Only the basis is stale here: C is the full-data covariance on the same inputs the basis came from, so minibatch
-sampling noise, a separate issue, does not enter.
+By default C is the covariance over the same inputs the basis came from, so only the basis is stale and sampling noise
+does not enter. Given ``heldout`` images, C is their covariance instead: the error then also holds the sampling
+difference between the two image sets, which ``floor=True`` measures separately as the error of a basis computed
+fresh from the training images at the same weights.
 """
 
 from __future__ import annotations
@@ -93,13 +95,21 @@ class DriftRecorder:
         every: measure every this many optimiser steps within an epoch.
         ks: subspace dimensions of the principal angles.
         layer: index into ``regularizer.layers`` of the layer to follow.
+        heldout: [M', ...] images whose covariance the basis is checked against (None: ``inputs``).
+        floor: also record ``floor_median_rel_error`` and ``floor_penalty_rel_error``, the errors of the exact
+            eigenbasis of ``inputs`` at the current weights read on ``heldout`` (the part of the error that no basis
+            computed from training images can remove); needs ``heldout``.
     """
 
     def __init__(self, inputs: Tensor, every: int = 1, ks: Sequence[int] = (10, 50), layer: int = 0,
-                 chunk_size: int = 2000) -> None:
+                 chunk_size: int = 2000, heldout: Tensor | None = None, floor: bool = False) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
+        if floor and heldout is None:
+            raise ValueError("floor=True compares a fresh training basis with held-out images: pass heldout")
         self.inputs = inputs
+        self.heldout = heldout
+        self.floor = floor
         self.every = every
         self.ks = tuple(int(k) for k in ks)
         self.layer = layer
@@ -114,13 +124,20 @@ class DriftRecorder:
         if regularizer is None or regularizer.bases is None:
             raise ValueError("DriftRecorder follows a spectral regularizer; this run has none (or no basis yet)")
         module = regularizer.layers[self.layer]
-        (cov,) = layer_covariances(model, [module], self.inputs.to(_device(model)), self.chunk_size)
+        target = self.inputs if self.heldout is None else self.heldout
+        (cov,) = layer_covariances(model, [module], target.to(_device(model)), self.chunk_size)
         stale = regularizer.bases[self.layer].to(device=cov.device, dtype=torch.float64)
         values, fresh = eigh_descending(cov)
         record = {"step": float(self.steps_seen), "epoch": float(epoch), "step_in_epoch": float(step + 1)}
         for k in self.ks:
             record[f"angle_top{k}"] = float(principal_angles(stale, fresh, k).max())
         record.update(stale_basis_error(stale, cov, regularizer.tau, regularizer.alpha, eigenvalues=values))
+        if self.floor:
+            (train_cov,) = layer_covariances(model, [module], self.inputs.to(_device(model)), self.chunk_size)
+            best = stale_basis_error(eigh_descending(train_cov)[1], cov, regularizer.tau, regularizer.alpha,
+                                     eigenvalues=values)
+            record["floor_median_rel_error"] = best["median_rel_error"]
+            record["floor_penalty_rel_error"] = best["penalty_rel_error"]
         self.records.append(record)
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -128,7 +128,7 @@ class SpectralRegularizer:
 
     def __init__(self, model: nn.Module, layers: Sequence[nn.Module], beta: float = 1.0, tau: int = 10,
                  alpha: float = 1.0, allow_small_batch: bool = False, chunk_size: int = 2000,
-                 basis: str = "epoch", track_every: int = 5, track_momentum: float = 0.8) -> None:
+                 basis: str = "epoch", track_every: int = 1, track_momentum: float = 0.5) -> None:
         if not layers:
             raise ValueError("SpectralRegularizer needs at least one layer")
         for name, value in (("beta", beta), ("alpha", alpha), ("track_momentum", track_momentum)):

@@ -74,8 +74,8 @@ class TrainConfig:
     refresh_every: int | None = field(default=None, metadata={"omit_at_default": True})
     allow_small_batch: bool = field(default=False, metadata={"omit_at_default": True})
     basis: str = field(default="epoch", metadata={"omit_at_default": True})
-    track_every: int = field(default=5, metadata={"omit_at_default": True})
-    track_momentum: float = field(default=0.8, metadata={"omit_at_default": True})
+    track_every: int = field(default=1, metadata={"omit_at_default": True})
+    track_momentum: float = field(default=0.5, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
         if self.regularizer not in ("none", "spectral", "jacobian"):

@@ -282,3 +282,85 @@ def test_select_layers() -> None:
         select_layers(model, "first")
     with pytest.raises(ValueError):
         select_layers(nn.Linear(3, 3), "last")
+
+
+def test_tracked_running_covariance_is_the_exponential_average_of_batch_covariances() -> None:
+    """After refresh (C_0 = covariance of the refresh inputs) and batches b_1..b_t, the running covariance equals
+    m^t C_0 + sum_i (1 - m) m^(t - i) cov(b_i), computed here with numpy in float64; with track_every=2 the basis is
+    the eigenbasis of that running covariance after every second batch and unchanged in between."""
+    net = small_net()
+    m = 0.7
+    reg = SpectralRegularizer(net, [net[1]], tau=3, basis="tracked", track_every=2, track_momentum=m)
+    refresh_x = inputs(500, 0)
+    reg.refresh(refresh_x)
+    with torch.no_grad():
+        expected = np.cov(net[1](net[0](refresh_x)).double().numpy(), rowvar=False)
+    net.train()
+    for t in range(1, 5):
+        before = reg.bases[0].clone()
+        (h,) = features_of(net, reg.layers, inputs(64, t))
+        reg.penalty([h])
+        expected = m * expected + (1 - m) * np.cov(h.detach().double().numpy(), rowvar=False)
+        np.testing.assert_allclose(reg.running[0].numpy(), expected, rtol=1e-5, atol=1e-8)
+        if t % 2 == 0:
+            v = reg.bases[0].double().numpy()
+            rotated = v.T @ expected @ v
+            off = rotated - np.diag(np.diag(rotated))
+            assert np.abs(off).max() < 1e-5 * np.abs(rotated).max()
+            assert np.all(np.diff(np.diag(rotated)) <= 1e-9)  # descending
+        else:
+            assert torch.equal(reg.bases[0], before)
+
+
+def test_tracked_basis_does_not_move_in_eval_mode_and_accepts_narrow_batches() -> None:
+    """The running covariance has full rank, so a batch narrower than the layer needs no opt-in; eval-mode calls
+    (e.g. a penalty computed for monitoring) leave the tracked state alone."""
+    net = small_net()
+    reg = SpectralRegularizer(net, [net[1]], tau=3, basis="tracked")
+    reg.refresh(inputs(500, 0))
+    net.eval()
+    running = reg.running[0].clone()
+    (h,) = features_of(net, reg.layers, inputs(10, 1))  # 10 < 40 units
+    penalty = reg.penalty([h])
+    assert torch.isfinite(penalty) and torch.equal(reg.running[0], running)
+    epoch = SpectralRegularizer(net, [net[1]], tau=3)
+    epoch.refresh(inputs(500, 0))
+    with pytest.raises(ValueError, match="smaller than layer"):
+        epoch.penalty([h])
+
+
+def test_tracked_estimates_are_unbiased_per_direction_for_narrow_batches(one_thread: None) -> None:
+    """For a fixed basis, v^T C_batch v averaged over many narrow batches (b = 8 < N = 40) matches v^T C v of the
+    population, direction by direction, to within the Monte-Carlo error."""
+    gen = torch.Generator().manual_seed(3)
+    n = 40
+    spectrum = torch.arange(1, n + 1, dtype=torch.float64) ** -1.0
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
+    population = q @ torch.diag(spectrum) @ q.T
+    net = nn.Sequential(nn.Identity())
+    reg = SpectralRegularizer(net, [net[0]], tau=3, basis="tracked")
+    reg.bases = [q.clone()]
+    draws = 4000
+    z = torch.randn(draws, 8, n, generator=gen, dtype=torch.float64) * spectrum.sqrt()
+    batches = z @ q.T
+    estimates = torch.stack([reg.estimated_eigenvalues(b, 0) for b in batches])
+    mean = estimates.mean(0)
+    stderr = estimates.std(0) / math.sqrt(draws)
+    assert torch.all((mean - spectrum).abs() < 5 * stderr)
+    np.testing.assert_allclose(torch.diag(q.T @ population @ q).numpy(), spectrum.numpy(), rtol=1e-10)
+
+
+def test_tracked_configuration_is_validated_and_state_is_untouched_on_error() -> None:
+    net = small_net()
+    for bad in (dict(basis="weekly"), dict(track_every=0), dict(track_momentum=1.0), dict(track_momentum=math.nan),
+                dict(beta=math.inf), dict(alpha=math.nan)):
+        with pytest.raises(ValueError):
+            SpectralRegularizer(net, [net[1]], **bad)
+    reg = SpectralRegularizer(net, [net[1]], tau=3, basis="tracked")
+    with pytest.raises(RuntimeError, match="refresh"):
+        reg.track([torch.randn(50, 40)])
+    reg.refresh(inputs(500, 0))
+    running = reg.running[0].clone()
+    with pytest.raises(ValueError, match="at least 2"):
+        reg.track([torch.randn(1, 40)])
+    assert torch.equal(reg.running[0], running)

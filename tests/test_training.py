@@ -69,9 +69,11 @@ class Interrupted(Exception):
     "none",
     "spectral",
     "jacobian",
+    "tracked",
 ])
 def test_resume_from_checkpoint_is_bitwise(tmp_path: Path, mnist_train: Split, regularizer: str) -> None:
-    cfg = config(epochs=2, regularizer=regularizer, beta=0.5)
+    extra = dict(regularizer="spectral", basis="tracked") if regularizer == "tracked" else dict(regularizer=regularizer)
+    cfg = config(epochs=2, beta=0.5, **extra)
     straight, h_straight = train(cfg, mnist_train, progress=False)
 
     def stop_in_second_epoch(model, reg, epoch: int, step: int) -> None:
@@ -211,3 +213,19 @@ def test_a_batch_narrower_than_the_layer_fails_unless_the_config_allows_it(mnist
     assert math.isfinite(history.penalty[0]) and history.penalty[0] > 0
     assert "allow_small_batch" not in narrow.to_dict() and allowed.to_dict()["allow_small_batch"] is True
     assert TrainConfig.from_dict(allowed.to_dict()) == allowed
+    tracked = dataclasses.replace(narrow, basis="tracked")  # needs no opt-in: its running covariance has full rank
+    _, history = train(tracked, mnist_train, progress=False)
+    assert math.isfinite(history.penalty[0]) and history.penalty[0] > 0
+
+
+def test_tracked_basis_config_keys_and_validation() -> None:
+    """The tracked basis's fields enter the cache key only when used, so earlier results keep their keys."""
+    plain = config(regularizer="spectral")
+    assert not {"basis", "track_every", "track_momentum"} & set(plain.to_dict())
+    tracked = config(regularizer="spectral", basis="tracked", track_every=2)
+    assert tracked.to_dict()["basis"] == "tracked" and tracked.to_dict()["track_every"] == 2
+    assert TrainConfig.from_dict(tracked.to_dict()) == tracked
+    for bad in (dict(basis="sometimes"), dict(track_every=0), dict(track_momentum=1.0), dict(lr=math.nan),
+                dict(beta=math.inf)):
+        with pytest.raises(ValueError):
+            config(**bad)
