@@ -76,13 +76,19 @@ def deep(arch: str, profile: str, **overrides: Any) -> TrainConfig:
     return TrainConfig(arch=arch, widths=widths, **{**_check(profile)[arch], **overrides})
 
 
+TRACKED = dict(basis="tracked", track_every=1, track_momentum=0.5)
+
+
 def shallow_variants(profile: str) -> dict[str, TrainConfig]:
-    """Section 4.1: Vanilla, Vanilla with BatchNorm, Whitened, and SpecReg at beta 1, 2, 5."""
+    """Section 4.1: Vanilla, Vanilla with BatchNorm, Whitened, and SpecReg at beta 1, 2, 5 with the paper's
+    once-per-epoch eigenbasis and with the tracked one."""
     return {
         "Vanilla": shallow(profile),
         "Vanilla-BN": shallow(profile, batchnorm=True),
         "Whitened": shallow(profile, whiten_after=0),
         **{f"SpecReg β={b:g}": shallow(profile, regularizer="spectral", beta=float(b)) for b in (1, 2, 5)},
+        **{f"SpecReg β={b:g} tracked": shallow(profile, regularizer="spectral", beta=float(b), **TRACKED)
+           for b in (1, 2, 5)},
     }
 
 
