@@ -7,6 +7,7 @@ as returned by :func:`onen.experiments.run_seeds`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,7 +16,8 @@ from matplotlib.figure import Figure
 from .cache import CachedResult
 from .experiments import mean_and_spread
 from .plotting import colours, plot_curve, plot_spectra
-from .spectrum import fit_power_law
+from .spectrum import REACHED_ALPHA_TOLERANCE, REACHED_LOG_RATIO, TargetScore, fit_power_law, target_score
+from .training import TrainConfig
 
 Results = Mapping[str, Sequence[CachedResult]]
 
@@ -44,22 +46,151 @@ def _fmt(values: np.ndarray, digits: int) -> str:
     return f"{mean:.{digits}f}"
 
 
-def summary_table(results: Results, layers: Sequence[int] = (0,), ranks: tuple[int, int] = (11, 500)) -> str:
-    """Text table: clean accuracy, robustness scores (FGSM, PGD, noise), eps where PGD accuracy reaches <= 1%, and
-    the fitted exponent of the given layers (mean ± sd over seeds)."""
+# Layers that a variant does not regularize (all layers of a non-spectral variant) are scored against the paper's
+# 1/n target, anchored at 0-based index tau = 10, so that they can be compared with the regularized ones.
+REFERENCE_TARGET: tuple[int, float] = (10, 1.0)  # (tau, alpha)
+
+
+def train_config(run: CachedResult) -> TrainConfig:
+    """The TrainConfig of a cached run: ``provenance["config"]["train"]`` (from :func:`onen.experiments.run`), or
+    ``provenance["config"]`` itself where it is a bare TrainConfig dict."""
+    config = run.provenance["config"]
+    return TrainConfig.from_dict(dict(config.get("train", config)))
+
+
+def regularized_layers(config: TrainConfig, n_blocks: int) -> list[int]:
+    """0-based indices of the hidden blocks that ``config``'s spectral penalty acts on (none without one)."""
+    if config.regularizer != "spectral":
+        return []
+    if config.spectral_layers == "last":
+        return [n_blocks - 1]
+    if config.spectral_layers == "all":
+        return list(range(n_blocks))
+    if isinstance(config.spectral_layers, str):
+        raise ValueError(f"spectral_layers must be 'last', 'all' or a list of indices, got {config.spectral_layers!r}")
+    bad = [i for i in config.spectral_layers if not -n_blocks <= i < n_blocks]
+    if bad:
+        raise ValueError(f"spectral_layers {bad} out of range for {n_blocks} hidden blocks")
+    # negative indices count from the end, as in select_layers
+    return sorted({i % n_blocks for i in config.spectral_layers})
+
+
+@dataclass(frozen=True)
+class LayerTarget:
+    """How close one hidden layer's test-image spectrum came to its power-law target, over the seeds of one variant.
+
+    layer: 0-based block index; regularized: whether the variant's penalty acts on it (if not, tau and target_alpha
+    are :data:`REFERENCE_TARGET`); ranks: the 1-based window tau + 2 .. N of both numbers; fitted_alpha and
+    fitted_alpha_sd: mean and standard deviation (ddof 1; NaN with one seed) of the exponent over that window;
+    median_abs_log_ratio: mean over seeds of the median |log(lambda_k / gamma_k)|; reached: every seed reached the
+    target (:attr:`onen.spectrum.TargetScore.reached`); per_seed: each seed's score, in the order of the runs.
+    """
+
+    layer: int
+    regularized: bool
+    tau: int
+    target_alpha: float
+    ranks: tuple[int, int]
+    fitted_alpha: float
+    fitted_alpha_sd: float
+    median_abs_log_ratio: float
+    reached: bool
+    per_seed: tuple[TargetScore, ...]
+
+
+def n_blocks(run: CachedResult) -> int:
+    """Number of hidden blocks whose final spectrum a run stores (``spectrum_0``, ``spectrum_1``, ...)."""
+    count = 0
+    while f"spectrum_{count}" in run.arrays:
+        count += 1
+    return count
+
+
+def target_scores(runs: Sequence[CachedResult], layers: Sequence[int] | None = None,
+                  reference: tuple[int, float] = REFERENCE_TARGET) -> list[LayerTarget]:
+    """:func:`onen.spectrum.target_score` of hidden layers of one variant, summarised over its seeds.
+
+    ``layers``: 0-based blocks to score (None: the ones the variant regularizes, none for a non-spectral variant). A
+    regularized layer is scored against the variant's own tau and alpha, any other against ``reference`` (tau, alpha).
+    The runs must be seeds of one configuration.
+    """
+    if not runs:
+        raise ValueError("target_scores needs at least one run")
+    config = train_config(runs[0])
+    for r in runs[1:]:
+        if {**train_config(r).to_dict(), "seed": config.seed} != config.to_dict():
+            raise ValueError("target_scores needs runs of one configuration (they may differ only in the seed)")
+    blocks = n_blocks(runs[0])
+    regularized = regularized_layers(config, blocks)
+    out = []
+    for layer in regularized if layers is None else layers:
+        if not 0 <= layer < blocks:
+            raise ValueError(f"layer {layer} out of range: the runs store spectra of {blocks} hidden blocks")
+        own = layer in regularized
+        tau, alpha = (config.tau, config.alpha) if own else reference
+        scores = tuple(target_score(r.arrays[f"spectrum_{layer}"], tau=tau, alpha=alpha) for r in runs)
+        fitted = np.array([s.fitted_alpha for s in scores])
+        out.append(LayerTarget(
+            layer=int(layer), regularized=own, tau=int(tau), target_alpha=float(alpha), ranks=scores[0].ranks,
+            fitted_alpha=float(fitted.mean()),
+            fitted_alpha_sd=float(fitted.std(ddof=1)) if len(scores) > 1 else float("nan"),
+            median_abs_log_ratio=float(np.mean([s.median_abs_log_ratio for s in scores])),
+            reached=all(s.reached for s in scores), per_seed=scores))
+    return out
+
+
+def _fmt_target(score: LayerTarget) -> list[str]:
+    """Table cells of one layer's score: target, fitted exponent, median |log ratio|, reached. Parentheses mark a
+    layer the variant does not regularize (scored against the reference target)."""
+    fitted = f"{score.fitted_alpha:.2f}"
+    if len(score.per_seed) > 1:
+        fitted += f" ± {score.fitted_alpha_sd:.2f}"
+    target, reached = f"{score.target_alpha:g}", "yes" if score.reached else "no"
+    if not score.regularized:
+        target, reached = f"({target})", f"({reached})"
+    return [target, fitted, f"{score.median_abs_log_ratio:.2f}", reached]
+
+
+def summary_table(results: Results, layers: Sequence[int] = (0,), ranks: tuple[int, int] = (11, 500),
+                  reference: tuple[int, float] = REFERENCE_TARGET) -> str:
+    """Text table: clean accuracy, robustness scores (FGSM, PGD, noise), eps where PGD accuracy reaches <= 1%; for
+    every layer that some variant regularizes, its :func:`target_scores` (target exponent, fitted exponent over the
+    penalized ranks, median |log(lambda_k / gamma_k)|, reached); and for the other ``layers`` the exponent fitted
+    over ``ranks``. Fitted exponents are mean ± sd over seeds. A legend under the table explains the columns."""
+    scored = sorted({l for runs in results.values()
+                     for l in regularized_layers(train_config(runs[0]), n_blocks(runs[0]))})
+    plain = [l for l in layers if l not in scored]
     header = ["model", "clean acc", "FGSM score", "PGD score", "noise score", "PGD→0 at eps"]
-    header += [f"alpha L{l + 1}" for l in layers]
-    rows = []
+    header += [f"alpha L{l + 1}" for l in plain]
+    for l in scored:
+        header += [f"L{l + 1} target α", f"L{l + 1} α fit", f"L{l + 1} med|log λ/γ|", f"L{l + 1} reached"]
+    rows, windows, unregularized = [], {l: set() for l in scored}, False
     for name, runs in results.items():
         zeros = [zero_crossing(r.arrays["eps_pgd"], r.arrays["acc_pgd"]) for r in runs]
         row = [name, _fmt(np.array([r.meta["clean_accuracy"] for r in runs]), 3)]
         row += [_fmt(np.array([robustness_score(r, a) for r in runs]), 3) for a in ("fgsm", "pgd", "noise")]
         row.append("never" if np.all(np.isnan(zeros)) else f"{np.nanmax(zeros):g}")
-        row += [_fmt(layer_alphas(runs, l, ranks), 2) for l in layers]
+        row += [_fmt(layer_alphas(runs, l, ranks), 2) for l in plain]
+        for score in target_scores(runs, scored, reference):
+            row += _fmt_target(score)
+            windows[score.layer].add(score.ranks)
+            unregularized |= not score.regularized
         rows.append(row)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header, *rows]]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if plain:
+        lines.append(f"alpha: exponent fitted over ranks {ranks[0]}-{ranks[1]}")
+    if scored:
+        spans = "; ".join(f"L{l + 1} {a}-{b}" for l in scored for a, b in sorted(windows[l]))
+        lines += [f"α fit: exponent over the penalized ranks τ+2..N of the test-image spectrum ({spans})",
+                  "med|log λ/γ|: median over those ranks of |log(λ_k/γ_k)|, γ_k the target anchored at rank τ+1 "
+                  "(mean over seeds)",
+                  f"reached: |α fit - target| <= {REACHED_ALPHA_TOLERANCE:g} and med|log λ/γ| <= "
+                  f"{REACHED_LOG_RATIO:.2f} (a factor {np.exp(REACHED_LOG_RATIO):.3g}), in every seed"]
+        if unregularized:
+            lines.append(f"(...): layer not regularized in that variant; scored against α = {reference[1]:g} with "
+                         f"τ = {reference[0]} for comparison")
     return "\n".join(lines)
 
 

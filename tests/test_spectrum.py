@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import statistics
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from onen.spectrum import (
+    REACHED_ALPHA_TOLERANCE,
+    REACHED_LOG_RATIO,
     RunningCovariance,
+    TargetScore,
     covariance,
     eigenspectrum,
     eigh_descending,
@@ -17,6 +23,7 @@ from onen.spectrum import (
     layer_spectra,
     power_law_spectrum,
     sample_with_spectrum,
+    target_score,
 )
 
 
@@ -174,3 +181,130 @@ def test_fit_power_law_needs_two_positive_points() -> None:
     spectrum[10:] = 0.0
     with pytest.raises(ValueError):
         fit_power_law(spectrum, (11, 50))
+
+
+# --- target_score: the distance of a spectrum from Eq. 2's own target over the penalized ranks ---------------------
+
+
+def hand_median_abs_log_ratio(spectrum: list[float], tau: int, alpha: float) -> float:
+    """Median over 0-based k = tau+1 .. N-1 of |log(lambda_k / gamma_k)|, gamma_k = lambda_tau ((tau+1)/(k+1))^alpha,
+    written out rank by rank (a non-positive eigenvalue is infinitely far)."""
+    distances = []
+    for k in range(tau + 1, len(spectrum)):
+        gamma = spectrum[tau] * ((tau + 1) / (k + 1)) ** alpha
+        distances.append(abs(math.log(spectrum[k] / gamma)) if spectrum[k] > 0 else math.inf)
+    return statistics.median(distances)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0])
+@pytest.mark.parametrize("tau", [0, 10, 37])
+def test_target_score_of_the_target_itself(alpha: float, tau: int) -> None:
+    spectrum = 4.2 * np.arange(1, 1001, dtype=np.float64) ** -alpha
+    score = target_score(spectrum, tau=tau, alpha=alpha)
+    assert isinstance(score, TargetScore)
+    assert abs(score.fitted_alpha - alpha) < 1e-10
+    assert score.target_alpha == alpha
+    assert abs(score.median_abs_log_ratio) < 1e-12
+    assert score.ranks == (tau + 2, 1000)
+    assert score.reached
+
+
+@pytest.mark.parametrize(("a", "alpha", "tau"), [(1.3, 1.0, 10), (0.6, 1.0, 10), (2.0, 1.5, 4), (1.0, 2.0, 25)])
+def test_target_score_of_another_power_law(a: float, alpha: float, tau: int) -> None:
+    n_dims = 700
+    spectrum = [float(n) ** -a for n in range(1, n_dims + 1)]
+    score = target_score(np.array(spectrum), tau=tau, alpha=alpha)
+    assert abs(score.fitted_alpha - a) < 1e-10
+    assert score.target_alpha == alpha
+    expected = hand_median_abs_log_ratio(spectrum, tau, alpha)
+    assert score.median_abs_log_ratio == pytest.approx(expected, rel=1e-10)
+    # closed form: |log ratio| = |a - alpha| log((k+1)/(tau+1)), so its median is that at the median rank
+    k = np.arange(tau + 1, n_dims)
+    assert expected == pytest.approx(abs(a - alpha) * float(np.median(np.log((k + 1) / (tau + 1)))), rel=1e-10)
+    assert not score.reached  # every case here misses the exponent by more than the tolerance
+
+
+@pytest.mark.parametrize("n_dims", [500, 2000])
+@pytest.mark.parametrize("tau", [3, 10])
+def test_target_score_window_is_the_penalized_ranks(n_dims: int, tau: int) -> None:
+    rng = np.random.default_rng(n_dims + tau)
+    n = np.arange(1, n_dims + 1)
+    # a curved, noisy spectrum, so that the fit depends on exactly which ranks it reads
+    spectrum = np.sort(n ** -1.0 * np.exp(0.4 * np.sin(np.log(n) * 2.0) + 0.05 * rng.standard_normal(n_dims)))[::-1]
+    score = target_score(spectrum, tau=tau, alpha=1.0)
+    assert score.ranks == (tau + 2, n_dims)
+    assert abs(score.fitted_alpha - stringer_fit(spectrum, tau + 2, n_dims)) < 1e-10
+    assert score.median_abs_log_ratio == pytest.approx(hand_median_abs_log_ratio(list(spectrum), tau, 1.0), rel=1e-10)
+    # ranks 1 .. tau+1 are outside the fit: raising them changes neither the fit nor (except through the anchor,
+    # rank tau+1, which is left alone here) the distance
+    raised = spectrum.copy()
+    raised[:tau] *= 1.0 + np.arange(tau, 0, -1)
+    again = target_score(raised, tau=tau, alpha=1.0)
+    assert again.fitted_alpha == pytest.approx(score.fitted_alpha, abs=1e-12)
+    assert again.median_abs_log_ratio == pytest.approx(score.median_abs_log_ratio, abs=1e-12)
+    # rank tau+2 is inside it
+    lowered = spectrum.copy()
+    lowered[tau + 1] = 0.5 * (spectrum[tau + 1] + spectrum[tau + 2])
+    assert abs(target_score(lowered, tau=tau, alpha=1.0).fitted_alpha - score.fitted_alpha) > 1e-6
+
+
+def test_target_score_reached_needs_both_numbers() -> None:
+    n = np.arange(1, 501, dtype=np.float64)
+    tau = 10
+    assert REACHED_ALPHA_TOLERANCE == 0.1 and REACHED_LOG_RATIO == pytest.approx(math.log(2.0))
+    # the right exponent, but the tail sits a factor 1.9 (reached) or 10 (not reached) below the anchor's target
+    for factor, reached in [(1.9, True), (10.0, False)]:
+        spectrum = n ** -1.0
+        spectrum[tau + 1 :] /= factor
+        score = target_score(spectrum, tau=tau, alpha=1.0)
+        assert abs(score.fitted_alpha - 1.0) < 1e-10
+        assert score.median_abs_log_ratio == pytest.approx(math.log(factor), rel=1e-12)
+        assert score.reached is reached
+    # close to the target everywhere, but an exponent 0.15 away
+    near = target_score(n ** -1.15, tau=tau, alpha=1.0)
+    assert near.median_abs_log_ratio < REACHED_LOG_RATIO and not near.reached
+    # within the tolerance on both counts
+    assert target_score(n ** -1.05, tau=tau, alpha=1.0).reached
+    # a NaN exponent never counts as reached
+    assert not TargetScore(float("nan"), 1.0, 0.0, (12, 500)).reached
+
+
+def test_target_score_non_positive_tail() -> None:
+    tau, n_dims = 10, 400
+    spectrum = [float(n) ** -1.2 for n in range(1, n_dims + 1)]
+    # a few non-positive eigenvalues at the end (a rank-deficient covariance, rounding below zero)
+    few = spectrum[:-30] + [0.0] * 20 + [-1e-15] * 10
+    score = target_score(np.array(few), tau=tau, alpha=1.0)
+    assert abs(score.fitted_alpha - 1.2) < 1e-10  # left out of the fit
+    expected = hand_median_abs_log_ratio(few, tau, 1.0)  # and infinitely far in the distance
+    assert math.isfinite(expected)
+    assert score.median_abs_log_ratio == pytest.approx(expected, rel=1e-10)
+    # leaving them out instead would move the median down to that of the 359 positive ranks
+    assert expected > hand_median_abs_log_ratio(spectrum[:-30], tau, 1.0)
+    # more than half the penalized ranks non-positive: the median distance is infinite
+    most = spectrum[:200] + [0.0] * (n_dims - 200)
+    score = target_score(np.array(most), tau=tau, alpha=1.2)
+    assert abs(score.fitted_alpha - 1.2) < 1e-10
+    assert score.median_abs_log_ratio == math.inf and not score.reached
+    # a non-positive anchor: nothing to fit, nothing to compare with
+    dead = np.array(spectrum[:tau] + [0.0] * (n_dims - tau))
+    score = target_score(dead, tau=tau, alpha=1.0)
+    assert math.isnan(score.fitted_alpha) and score.median_abs_log_ratio == math.inf and not score.reached
+
+
+def test_target_score_rejects_tau_without_two_penalized_ranks() -> None:
+    spectrum = power_law_spectrum(20, 1.0)
+    assert target_score(spectrum, tau=17).ranks == (19, 20)  # the last two ranks
+    for tau in (18, 19, 25, -1):
+        with pytest.raises(ValueError):
+            target_score(spectrum, tau=tau)
+
+
+def test_target_score_ignores_input_order() -> None:
+    rng = np.random.default_rng(5)
+    n = np.arange(1, 301)
+    spectrum = np.sort(n ** -0.9 * np.exp(0.1 * rng.standard_normal(300)))[::-1]
+    score = target_score(spectrum, tau=10, alpha=1.0)
+    assert target_score(spectrum[::-1].copy(), tau=10, alpha=1.0) == score
+    assert target_score(torch.from_numpy(spectrum[::-1].copy()), tau=10, alpha=1.0) == score
+    assert target_score(rng.permutation(spectrum), tau=10, alpha=1.0) == score

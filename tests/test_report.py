@@ -1,0 +1,153 @@
+"""The chapters' tables from synthetic cached runs (no data, no training): target scores of the regularized layers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from onen import report
+from onen.cache import CachedResult
+from onen.report import REFERENCE_TARGET, regularized_layers, summary_table, target_scores, train_config
+from onen.training import TrainConfig
+
+EPS = np.array([0.0, 0.1, 0.2, 0.3])
+
+
+def power_law(n_dims: int, a: float) -> np.ndarray:
+    return np.arange(1, n_dims + 1, dtype=np.float64) ** -a
+
+
+def fake_run(config: TrainConfig, spectra: list[np.ndarray], pgd=(0.98, 0.5, 0.0, 0.0), clean: float = 0.98,
+             bare: bool = False) -> CachedResult:
+    """A cached run as :func:`onen.experiments.run` stores it (or with a bare TrainConfig dict as its config)."""
+    arrays = {f"spectrum_{i}": s for i, s in enumerate(spectra)}
+    for attack, acc in (("fgsm", (0.98, 0.6, 0.1, 0.0)), ("pgd", pgd), ("noise", (0.98, 0.97, 0.9, 0.8))):
+        arrays[f"eps_{attack}"], arrays[f"acc_{attack}"] = EPS, np.array(acc)
+    stored = config.to_dict() if bare else {"train": config.to_dict(), "eval": {"test_subset": 500}}
+    return CachedResult(arrays=arrays, meta={"clean_accuracy": clean},
+                        provenance={"config": stored, "seed": config.seed})
+
+
+VANILLA = TrainConfig(widths=[20, 14])
+SPECREG = TrainConfig(widths=[20, 14], regularizer="spectral", spectral_layers="last", tau=10, alpha=1.0)
+
+
+def test_regularized_layers_follow_the_config() -> None:
+    assert regularized_layers(VANILLA, 3) == []
+    assert regularized_layers(TrainConfig(regularizer="jacobian", spectral_layers="all"), 3) == []
+    assert regularized_layers(TrainConfig(regularizer="spectral", spectral_layers="last"), 3) == [2]
+    assert regularized_layers(TrainConfig(regularizer="spectral", spectral_layers="all"), 3) == [0, 1, 2]
+    assert regularized_layers(TrainConfig(regularizer="spectral", spectral_layers=[2, 0]), 3) == [0, 2]
+    assert regularized_layers(TrainConfig(regularizer="spectral", spectral_layers=[-1]), 3) == [2]
+    with pytest.raises(ValueError):
+        regularized_layers(TrainConfig(regularizer="spectral", spectral_layers=[3]), 3)
+
+
+def test_train_config_from_either_provenance() -> None:
+    run = fake_run(SPECREG, [power_law(20, 1.0), power_law(14, 1.0)])
+    bare = fake_run(SPECREG, [power_law(20, 1.0), power_law(14, 1.0)], bare=True)
+    assert train_config(run) == SPECREG == train_config(bare)
+    assert report.n_blocks(run) == 2
+
+
+def test_target_scores_of_a_regularized_last_layer_over_seeds() -> None:
+    # 14 units, tau = 10: the penalized ranks are 12, 13, 14 (0-based k = 11, 12, 13), and gamma_k = lambda_10 11/(k+1)
+    # for alpha = 1. An exact n^-a spectrum is off by |a - 1| log((k+1)/11) at rank k, so its median over the three
+    # ranks is |a - 1| log(13/11); and the fit over them is exactly a.
+    runs = [fake_run(TrainConfig(**{**SPECREG.to_dict(), "seed": seed}), [power_law(20, 0.5), power_law(14, a)])
+            for seed, a in ((0, 1.0), (1, 1.2))]
+    (score,) = target_scores(runs)
+    assert score.layer == 1 and score.regularized and score.tau == 10 and score.target_alpha == 1.0
+    assert score.ranks == (12, 14)
+    assert score.fitted_alpha == pytest.approx(1.1, abs=1e-10)
+    assert score.fitted_alpha_sd == pytest.approx(math.sqrt(2) * 0.1, abs=1e-10)  # sd of {1.0, 1.2}, ddof 1
+    assert score.median_abs_log_ratio == pytest.approx((0.0 + 0.2 * math.log(13 / 11)) / 2, abs=1e-12)
+    # seed 0 is exactly on target, seed 1 misses the exponent by 0.2 > 0.1: not every seed reached it
+    assert [s.reached for s in score.per_seed] == [True, False]
+    assert not score.reached
+    # with seed 1 at a = 1.05 both seeds reach it
+    runs[1].arrays["spectrum_1"] = power_law(14, 1.05)
+    (score,) = target_scores(runs)
+    assert score.reached and score.median_abs_log_ratio == pytest.approx(0.05 * math.log(13 / 11) / 2, abs=1e-12)
+
+
+def test_target_scores_of_an_unregularized_variant_use_the_reference_target() -> None:
+    # tau and alpha of a non-spectral config mean nothing; its layers are scored against 1/n with tau = 10
+    config = TrainConfig(widths=[20, 14], tau=3, alpha=2.0)
+    runs = [fake_run(config, [power_law(20, 0.5), power_law(14, 1.5)])]
+    assert target_scores(runs) == []
+    (score,) = target_scores(runs, layers=[1])
+    assert REFERENCE_TARGET == (10, 1.0)
+    assert not score.regularized and (score.tau, score.target_alpha) == REFERENCE_TARGET
+    assert score.ranks == (12, 14)
+    assert score.fitted_alpha == pytest.approx(1.5, abs=1e-10) and math.isnan(score.fitted_alpha_sd)
+    assert score.median_abs_log_ratio == pytest.approx(0.5 * math.log(13 / 11), abs=1e-12)
+    assert not score.reached
+
+
+def test_target_scores_use_the_variants_own_tau_and_alpha() -> None:
+    # tau = 3, alpha = 2 on every layer of a 10- and an 8-unit network: ranks 5..N, gamma_k = lambda_3 (4/(k+1))^2.
+    # A 10-unit n^-2.5 spectrum is off by 0.5 log((k+1)/4) at k = 4..9 (k + 1 = 5..10); the median of those six is
+    # the mean of the middle two, at k + 1 = 7 and 8.
+    config = TrainConfig(widths=[10, 8], regularizer="spectral", spectral_layers="all", tau=3, alpha=2.0)
+    runs = [fake_run(config, [power_law(10, 2.5), power_law(8, 2.0)])]
+    first, second = target_scores(runs)
+    assert (first.layer, second.layer) == (0, 1) and first.regularized and second.regularized
+    assert (first.tau, first.target_alpha, first.ranks, second.ranks) == (3, 2.0, (5, 10), (5, 8))
+    assert first.fitted_alpha == pytest.approx(2.5, abs=1e-10) and second.fitted_alpha == pytest.approx(2.0, abs=1e-10)
+    assert first.median_abs_log_ratio == pytest.approx(0.5 * (0.5 * math.log(7 / 4) + 0.5 * math.log(8 / 4)),
+                                                       abs=1e-12)
+    assert second.median_abs_log_ratio == pytest.approx(0.0, abs=1e-12)
+    assert not first.reached and second.reached
+    # asking for a layer the runs do not store is an error
+    with pytest.raises(ValueError):
+        target_scores(runs, layers=[2])
+
+
+def test_target_scores_need_runs_of_one_configuration() -> None:
+    a = fake_run(SPECREG, [power_law(20, 1.0), power_law(14, 1.0)])
+    b = fake_run(TrainConfig(**{**SPECREG.to_dict(), "beta": 2.0, "seed": 1}), [power_law(20, 1.0), power_law(14, 1.0)])
+    with pytest.raises(ValueError):
+        target_scores([a, b])
+    with pytest.raises(ValueError):
+        target_scores([])
+
+
+def test_summary_table_shows_the_target_columns() -> None:
+    results = {
+        "Vanilla": [fake_run(VANILLA, [power_law(20, 0.8), power_law(14, 1.5)], pgd=(0.98, 0.4, 0.0, 0.0),
+                             clean=0.975)],
+        "SpecReg": [fake_run(SPECREG, [power_law(20, 0.8), power_law(14, 1.05)], pgd=(0.98, 0.6, 0.2, 0.0))],
+    }
+    lines = summary_table(results, layers=[0, 1]).splitlines()
+    header = lines[0].split("  ")
+    header = [h.strip() for h in header if h.strip()]
+    assert header == ["model", "clean acc", "FGSM score", "PGD score", "noise score", "PGD→0 at eps", "alpha L1",
+                      "L2 target α", "L2 α fit", "L2 med|log λ/γ|", "L2 reached"]
+    cells = {line.split("  ")[0].strip(): [c.strip() for c in line.split("  ") if c.strip()] for line in lines[2:4]}
+    # Vanilla: PGD score mean(0.4, 0, 0) = 0.133, zero at 0.2; layer 1 fitted over 11-14 (0.80); layer 2 scored
+    # against the reference 1/n target in parentheses: exponent 1.5, median 0.5 log(13/11) = 0.08, not reached
+    assert cells["Vanilla"] == ["Vanilla", "0.975", "0.233", "0.133", "0.890", "0.2", "0.80",
+                                "(1)", "1.50", f"{0.5 * math.log(13 / 11):.2f}", "(no)"]
+    assert cells["SpecReg"] == ["SpecReg", "0.980", "0.233", "0.267", "0.890", "0.3", "0.80",
+                                "1", "1.05", f"{0.05 * math.log(13 / 11):.2f}", "yes"]
+    legend = "\n".join(lines[4:])
+    assert "alpha: exponent fitted over ranks 11-500" in legend
+    assert "penalized ranks τ+2..N of the test-image spectrum (L2 12-14)" in legend
+    assert "<= 0.1 and med|log λ/γ| <= 0.69 (a factor 2), in every seed" in legend
+    assert "(...): layer not regularized in that variant; scored against α = 1 with τ = 10" in legend
+
+
+def test_summary_table_with_seeds_and_no_regularized_layer() -> None:
+    runs = [fake_run(TrainConfig(**{**SPECREG.to_dict(), "seed": seed}), [power_law(20, 0.8), power_law(14, a)])
+            for seed, a in ((0, 1.0), (1, 1.2))]
+    table = summary_table({"SpecReg": runs}, layers=[0])
+    row = [c.strip() for c in table.splitlines()[2].split("  ") if c.strip()]
+    assert row[-4:] == ["1", "1.10 ± 0.14", f"{0.1 * math.log(13 / 11):.2f}", "no"]
+    assert "(...)" not in table  # every row's layer 2 is regularized
+    # a table of unregularized variants only has no target columns, as before
+    plain = summary_table({"Vanilla": [fake_run(VANILLA, [power_law(20, 0.8), power_law(14, 1.5)])]}, layers=[0, 1])
+    assert plain.splitlines()[0].split("  ")[-2:] == ["alpha L1", "alpha L2"]
+    assert "target" not in plain and "penalized" not in plain and len(plain.splitlines()) == 4
