@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 ATTACKS = ("fgsm", "pgd", "noise")
 _SLACK = 1e-6  # tolerance on the [0, 1] range of clean inputs (float rounding of a preprocessing step)
