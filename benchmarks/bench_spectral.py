@@ -103,28 +103,21 @@ def main() -> None:
         loss.backward()
         optimiser.step()
 
-    def spectral_step() -> None:
-        with capture(reg.layers) as feats:
-            logits = model(x)
-        loss = F.cross_entropy(logits, y) + reg.penalty(feats)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-
-    tracked = {k: SpectralRegularizer(model, [model[2]], beta=1.0, tau=10, alpha=1.0, basis="tracked",
-                                      track_every=k, track_momentum=0.5) for k in (1, 2, 5)}
-    for reg_k in tracked.values():
-        reg_k.refresh(torch.rand(2 * batch, 784, device=device))
-
-    def tracked_step(reg_k: SpectralRegularizer) -> Callable[[], None]:
+    def regularized_step(regularizer: SpectralRegularizer) -> Callable[[], None]:
         def step() -> None:
-            with capture(reg_k.layers) as feats:
+            with capture(regularizer.layers) as feats:
                 logits = model(x)
-            loss = F.cross_entropy(logits, y) + reg_k.penalty(feats)
+            loss = F.cross_entropy(logits, y) + regularizer.penalty(feats)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
         return step
+
+    spectral_step = regularized_step(reg)
+    tracked = {k: SpectralRegularizer(model, [model[2]], beta=1.0, tau=10, alpha=1.0, basis="tracked",
+                                      track_every=k, track_momentum=0.5) for k in (1, 2, 5)}
+    for reg_k in tracked.values():
+        reg_k.refresh(torch.rand(2 * batch, 784, device=device))
 
     eigen_images = torch.rand(args.eigen_images, 784, device=device)
     steps_per_epoch = args.train_images // batch
@@ -134,7 +127,7 @@ def main() -> None:
 
     times = time_interleaved({"penalty": penalty_only, "matmul": matmul_only}, device, repeats)
     steps = {"vanilla step": vanilla_step, "spectral step": spectral_step}
-    steps |= {f"tracked step k={k}": tracked_step(r) for k, r in tracked.items()}
+    steps |= {f"tracked step k={k}": regularized_step(r) for k, r in tracked.items()}
     times |= time_interleaved(steps, device, repeats, warmup=5)
     times |= time_interleaved({"epoch refresh": epoch_refresh}, device, max(2, repeats // 3), warmup=0)
     med = {name: statistics.median(t) for name, t in times.items()}
