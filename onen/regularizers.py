@@ -82,18 +82,27 @@ class ProjectedVariance(torch.autograd.Function):
 BASES = ("epoch", "tracked")
 
 
+def layer_indices(which: str | Sequence[int], n_blocks: int) -> list[int]:
+    """0-based indices of the blocks that "last", "all" or a list of indices (negative ones count from the end)
+    names among ``n_blocks`` blocks, ascending and without repeats."""
+    if which == "last":
+        return [n_blocks - 1]
+    if which == "all":
+        return list(range(n_blocks))
+    if isinstance(which, str):
+        raise ValueError(f"layers must be 'last', 'all' or a list of indices, got {which!r}")
+    bad = [i for i in which if not -n_blocks <= i < n_blocks]
+    if bad:
+        raise ValueError(f"layer indices {bad} out of range for {n_blocks} blocks")
+    return sorted({i % n_blocks for i in which})
+
+
 def select_layers(model: nn.Module, which: str | Sequence[int]) -> list[nn.Module]:
     """Modules of ``model.blocks`` to regularize: "last", "all", or a list of block indices."""
     blocks = getattr(model, "blocks", None)
     if blocks is None:
         raise ValueError("select_layers needs a model with .blocks; for other models pass the modules themselves")
-    if which == "last":
-        return [blocks[-1]]
-    if which == "all":
-        return list(blocks)
-    if isinstance(which, str):
-        raise ValueError(f"layers must be 'last', 'all' or a list of indices, got {which!r}")
-    return [blocks[i] for i in which]
+    return [blocks[i] for i in layer_indices(which, len(blocks))]
 
 
 class SpectralRegularizer:

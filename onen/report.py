@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from .cache import CachedResult
 from .experiments import mean_and_spread
 from .plotting import colours, plot_curve, plot_spectra
+from .regularizers import layer_indices
 from .spectrum import REACHED_ALPHA_TOLERANCE, REACHED_LOG_RATIO, TargetScore, fit_power_law, target_score
 from .training import TrainConfig
 
@@ -62,17 +63,7 @@ def regularized_layers(config: TrainConfig, n_blocks: int) -> list[int]:
     """0-based indices of the hidden blocks that ``config``'s spectral penalty acts on (none without one)."""
     if config.regularizer != "spectral":
         return []
-    if config.spectral_layers == "last":
-        return [n_blocks - 1]
-    if config.spectral_layers == "all":
-        return list(range(n_blocks))
-    if isinstance(config.spectral_layers, str):
-        raise ValueError(f"spectral_layers must be 'last', 'all' or a list of indices, got {config.spectral_layers!r}")
-    bad = [i for i in config.spectral_layers if not -n_blocks <= i < n_blocks]
-    if bad:
-        raise ValueError(f"spectral_layers {bad} out of range for {n_blocks} hidden blocks")
-    # negative indices count from the end, as in select_layers
-    return sorted({i % n_blocks for i in config.spectral_layers})
+    return layer_indices(config.spectral_layers, n_blocks)
 
 
 @dataclass(frozen=True)
