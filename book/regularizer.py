@@ -40,7 +40,7 @@ import torch
 from IPython.display import Markdown
 from myst_nb import glue
 
-from onen import profiles
+from onen import profiles, search
 from onen.attacks import robustness_curve
 from onen.cache import cached
 from onen.drift import DriftRecorder
@@ -60,14 +60,12 @@ PROFILES = {
         "train": dict(widths=[500], lr=1e-3, epochs=3, batch_size=500, train_subset=10000, eigen_subset=3000),
         "attack_images": 300, "pgd_steps": 20, "spectrum_images": 2000, "drift_every": 5,
         "batch_study_draws": 20, "refresh_every": 5, "heldout_images": 5000,
-        "search_betas": [1, 10, 100], "search_epochs": 10,
     },
     "paper": {
         "seeds": [0, 1, 2],
         "train": dict(widths=[2000], lr=1e-3, epochs=50, batch_size=3500, train_subset=None, eigen_subset=None),
         "attack_images": None, "pgd_steps": 40, "spectrum_images": None, "drift_every": 4,
         "batch_study_draws": 100, "refresh_every": 5, "heldout_images": 10000,
-        "search_betas": [1, 5, 20, 100], "search_epochs": 50,
     },
 }
 if profile not in PROFILES:
@@ -627,7 +625,7 @@ for name, row in refresh_table.items():
 
 # %%
 HELDOUT_IMAGES = settings["heldout_images"]
-TRACK = dict(basis="tracked", track_every=1, track_momentum=0.5)
+TRACK = profiles.TRACKED
 basis_strategies = {"basis per epoch": {}, f"refresh every {REFRESH_EVERY} steps": {"refresh_every": REFRESH_EVERY},
                     "tracked basis": TRACK}
 basis_lrs = {"lr=1e-03": 1e-3, "lr=1e-02": 1e-2}
@@ -776,52 +774,34 @@ Table(["learning rate", "basis", "median error", "max error", "floor", "penalty 
 # penalty lifts a direction in proportion to the variance it already has).
 
 # %%
-SEARCH_BETAS = settings["search_betas"]
-SEARCH_LRS = {"lr=1e-03": 1e-3, "lr=1e-02": 1e-2}
-SEARCH_EPOCHS = settings["search_epochs"]
+search_grid, search_images = profiles.search_grid(profile)
+search_results = {(c.lr, c.beta): search.search_point(dataclasses.replace(c, seed=seeds[0]), search_images,
+                                                       results_dir, device) for c in search_grid.values()}
+search_scores = {(p.lr, p.beta): p for p in search.score(search_results, base.tau, base.alpha)}
+SEARCH_LRS = sorted({lr for lr, _ in search_scores})
+SEARCH_BETAS = sorted({beta for _, beta in search_scores if beta > 0})
+SEARCH_EPOCHS = next(iter(search_grid.values())).epochs
 glue("reg-search-epochs", SEARCH_EPOCHS, display=False)
-
-
-def search_run(beta: float, lr: float, seed: int):
-    config = dataclasses.replace(base, beta=beta, lr=lr, epochs=SEARCH_EPOCHS, seed=seed,
-                                 **({} if beta == 0 else TRACK))
-    if beta == 0:
-        config = dataclasses.replace(config, regularizer="none")
-    key = {"train": config.to_dict(), "spectrum_images": evaluation["spectrum_images"], "measures": "search-v1"}
-
-    def compute() -> tuple[dict[str, np.ndarray], dict]:
-        train_split, test_split = dataset(config.dataset, "train", dev), dataset(config.dataset, "test", dev)
-        model, history = train(config, train_split, None, progress=False)
-        spectrum_set = test_split.subset(evaluation["spectrum_images"], seed=0)
-        return ({"spectrum": layer_spectra(model, list(model.blocks), spectrum_set.images)[0]},
-                {"clean_accuracy": evaluate_accuracy(model, test_split), "history": history.to_dict()})
-
-    return config, cached("regularizer_search", key, compute, results_dir, seed=seed, device=str(dev))
-
-
-search = {(lr_name, beta): search_run(float(beta), lr, seeds[0]) for lr_name, lr in SEARCH_LRS.items()
-          for beta in [0, *SEARCH_BETAS]}
 
 # %%
 fig, (ax_front, ax_log) = plt.subplots(1, 2, figsize=(11, 4))
-search_rows, reached_points = [], []
-for index, lr_name in enumerate(SEARCH_LRS):
-    points = []
-    for beta in [0, *SEARCH_BETAS]:
-        config, result = search[(lr_name, beta)]
-        score = target_score(result.arrays["spectrum"], base.tau, base.alpha)
-        clean = 100 * result.meta["clean_accuracy"]
-        points.append((beta, score.fitted_alpha, score.median_abs_log_ratio, clean))
-        search_rows.append([lr_name, "Vanilla" if beta == 0 else f"{beta:g}", f"{score.fitted_alpha:.2f}",
-                            f"{score.median_abs_log_ratio:.2f}", "yes" if score.reached else "no", f"{clean:.1f}"])
-        if score.reached and beta > 0:
-            reached_points.append((lr_name, beta, score.fitted_alpha, clean))
-    betas_, alphas_, logs_, cleans_ = map(np.array, zip(*points))
-    ax_front.plot(alphas_[1:], cleans_[1:], "-o", color=PALETTE[index], label=f"tracked basis, {lr_name}")
-    ax_front.plot(alphas_[:1], cleans_[:1], "s", color=PALETTE[index], mfc="none", ms=9, label=f"Vanilla, {lr_name}")
-    for b, a, c in zip(betas_[1:], alphas_[1:], cleans_[1:]):
-        ax_front.annotate(f"β={b:g}", (a, c), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax_log.plot(betas_[1:], logs_[1:], "-o", color=PALETTE[index], label=lr_name)
+search_rows = []
+for index, lr in enumerate(SEARCH_LRS):
+    points = [search_scores[(lr, beta)] for beta in [0.0, *SEARCH_BETAS]]
+    for p in points:
+        search_rows.append([f"{lr:.0e}", "Vanilla" if p.beta == 0 else f"{p.beta:g}", f"{p.score.fitted_alpha:.2f}",
+                            f"{p.score.median_abs_log_ratio:.2f}", "yes" if p.score.reached else "no",
+                            f"{100 * p.clean_accuracy:.1f}"])
+    vanilla, regularized = points[0], points[1:]
+    ax_front.plot([p.score.fitted_alpha for p in regularized], [100 * p.clean_accuracy for p in regularized], "-o",
+                  color=PALETTE[index], label=f"tracked basis, lr={lr:.0e}")
+    ax_front.plot([vanilla.score.fitted_alpha], [100 * vanilla.clean_accuracy], "s", color=PALETTE[index],
+                  mfc="none", ms=9, label=f"Vanilla, lr={lr:.0e}")
+    for p in regularized:
+        ax_front.annotate(f"β={p.beta:g}", (p.score.fitted_alpha, 100 * p.clean_accuracy), fontsize=7,
+                          xytext=(3, 3), textcoords="offset points")
+    ax_log.plot([p.beta for p in regularized], [p.score.median_abs_log_ratio for p in regularized], "-o",
+                color=PALETTE[index], label=f"lr={lr:.0e}")
 ax_front.axvspan(0.9, 1.1, color="0.9", label="|α - 1| ≤ 0.1")
 ax_front.set_xlabel("fitted α over the penalized ranks (test images)")
 ax_front.set_ylabel("clean test accuracy (%)")
@@ -834,14 +814,12 @@ ax_log.legend(fontsize=7)
 fig.tight_layout()
 glue("regularizer-search", fig, display=False)
 plt.close(fig)
-closest = min(((lr, b) for lr in SEARCH_LRS for b in SEARCH_BETAS),
-              key=lambda k: abs(target_score(search[k][1].arrays["spectrum"], base.tau, base.alpha).fitted_alpha - 1))
-closest_score = target_score(search[closest][1].arrays["spectrum"], base.tau, base.alpha)
-glue("reg-search-closest", Markdown(f"β = {closest[1]:g} at {closest[0].replace('lr=', 'learning rate ')}"),
-     display=False)
-glue("reg-search-closest-alpha", closest_score.fitted_alpha, display=False)
-glue("reg-search-closest-log", closest_score.median_abs_log_ratio, display=False)
-glue("reg-search-closest-clean", 100 * search[closest][1].meta["clean_accuracy"], display=False)
+closest = search.closest(search_scores.values())
+reached_points = [p for p in search_scores.values() if p.beta > 0 and p.score.reached]
+glue("reg-search-closest", Markdown(f"β = {closest.beta:g} at learning rate {closest.lr:.0e}"), display=False)
+glue("reg-search-closest-alpha", closest.score.fitted_alpha, display=False)
+glue("reg-search-closest-log", closest.score.median_abs_log_ratio, display=False)
+glue("reg-search-closest-clean", 100 * closest.clean_accuracy, display=False)
 glue("reg-search-verdict", Markdown(
     f"{len(reached_points)} of the {len(SEARCH_BETAS) * len(SEARCH_LRS)} settings reach the target"
     if reached_points else "no setting of the search reaches the target by both numbers"), display=False)

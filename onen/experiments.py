@@ -166,11 +166,12 @@ def mean_and_spread(results: Sequence[CachedResult], key: str) -> tuple[np.ndarr
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Compute (and cache) every network a chapter needs, e.g. on a GPU before executing the book elsewhere."""
-    from . import profiles  # profiles imports this module
+    """Compute (and cache) every network a chapter needs, e.g. on a GPU before executing the book elsewhere.
+    ``search`` computes the grid of :func:`onen.profiles.search_grid` (the search for the 1/n point)."""
+    from . import profiles, search  # both import this module
 
     parser = argparse.ArgumentParser(prog="python -m onen.experiments", description=main.__doc__)
-    parser.add_argument("chapters", nargs="+", choices=sorted(profiles.CHAPTER_VARIANTS))
+    parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "search"])
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seeds", type=int, nargs="*", default=None)
@@ -183,19 +184,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     seeds = args.seeds if args.seeds is not None else profiles.seeds(args.profile)
     jobs = []
     for chapter in args.chapters:
-        variants = profiles.chapter_variants(chapter, args.profile)
+        if chapter == "search":
+            points, spectrum_images = profiles.search_grid(args.profile)
+            variants: dict[str, Any] = {name: (config, spectrum_images) for name, config in points.items()}
+            chapter_seeds = seeds[:1]  # the search is one seed per point
+        else:
+            variants = profiles.chapter_variants(chapter, args.profile)
+            chapter_seeds = seeds
         unknown = sorted(set(args.variants or []) - set(variants))
         if args.variants and len(unknown) == len(args.variants):
-            raise SystemExit(f"no variant {unknown} in chapter {chapter}; it has {sorted(variants)}")
+            raise SystemExit(f"no variant {unknown} in {chapter}; it has {sorted(variants)}")
         chosen = [(n, v) for n, v in variants.items() if not args.variants or n in args.variants]
-        order = ([(s, n, v) for s in seeds for n, v in chosen] if args.seed_major
-                 else [(s, n, v) for n, v in chosen for s in seeds])
-        jobs += [(chapter, name, seed, config, evaluation) for seed, name, (config, evaluation) in order]
+        order = ([(s, n, v) for s in chapter_seeds for n, v in chosen] if args.seed_major
+                 else [(s, n, v) for n, v in chosen for s in chapter_seeds])
+        jobs += [(chapter, name, seed, *pair) for seed, name, pair in order]
     began = time.perf_counter()
     computed_seconds, computed = 0.0, 0
     for index, (chapter, name, seed, config, evaluation) in enumerate(jobs, 1):
         start = time.perf_counter()
-        result = run(dataclasses.replace(config, seed=int(seed)), evaluation, results_dir, args.device)
+        config = dataclasses.replace(config, seed=int(seed))
+        if chapter == "search":
+            result = search.search_point(config, evaluation, results_dir, args.device)
+        else:
+            result = run(config, evaluation, results_dir, args.device)
         seconds = time.perf_counter() - start
         fresh = seconds > 1.0 and result.provenance.get("wall_time_s", 0) > 0.5 * seconds
         if fresh:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from . import search
 from .experiments import EvalConfig
 from .training import TrainConfig
 
@@ -30,6 +31,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cnn": dict(lr=1e-3, epochs=3, batch_size=3000, train_subset=18000, eigen_subset=5000),
         "eval": EvalConfig(test_subset=500, eps_fgsm=QUICK_EPS, eps_pgd=QUICK_EPS,
                            noise_sigmas=[0.0, 0.1, 0.2, 0.4, 0.8], pgd_steps=20, spectrum_subset=3000),
+        # the regularizer chapter's small net (784-500-10 on 10000 images), trained longer than its other runs
+        "search": dict(train=dict(widths=[500], lr=1e-3, epochs=3, batch_size=500, train_subset=10000,
+                                  eigen_subset=3000),
+                       betas=[1, 10, 100], lrs=[1e-3, 1e-2], epochs=10, spectrum_images=2000),
     },
     "paper": {
         "seeds": [0, 1, 2],
@@ -38,6 +43,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cnn": dict(lr=1e-4, epochs=100, batch_size=6000),
         "eval": EvalConfig(test_subset=None, eps_fgsm=PAPER_EPS, eps_pgd=PAPER_EPS,
                            noise_sigmas=[0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0], pgd_steps=40),
+        # where does the tracked basis reach 1/n: the paper's shallow net, two learning rates, two weights
+        "search": dict(train=dict(widths=[2000], lr=1e-3, epochs=50, batch_size=3500), betas=[5, 20],
+                       lrs=[1e-2, 1e-3], epochs=50, spectrum_images=None),
     },
 }
 
@@ -115,6 +123,16 @@ def all_layer_variants(arch: str, profile: str) -> dict[str, TrainConfig]:
         "SpecReg (all)": deep(arch, profile, regularizer="spectral", spectral_layers="all", beta=1.0),
         "Jacobian": deep(arch, profile, regularizer="jacobian", jacobian_weight=0.01),
     }
+
+
+def search_grid(profile: str) -> tuple[dict[str, TrainConfig], int | None]:
+    """The search for the 1/n point (:mod:`onen.search`): every (learning rate, beta) network by display name
+    ("lr=1e-02 β=20", "lr=1e-02 Vanilla"), and the number of test images its spectrum is scored on (None: all)."""
+    settings = _check(profile)["search"]
+    base = TrainConfig(arch="mlp", activation="tanh", tau=10, alpha=1.0, **settings["train"])
+    points = search.grid(base, settings["betas"], settings["lrs"], settings["epochs"], TRACKED)
+    names = {(lr, beta): f"lr={lr:.0e} " + ("Vanilla" if beta == 0 else f"β={beta:g}") for lr, beta in points}
+    return {names[k]: config for k, config in points.items()}, settings["spectrum_images"]
 
 
 CHAPTER_VARIANTS = ("shallow", "deep_last_layer", "deep_all_layers")

@@ -1,0 +1,102 @@
+"""The search for the 1/n point (onen.search): grid, choice of the closest point, a cached point end to end on
+synthetic data (no MNIST needed), and the committed paper-profile search points."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from onen import profiles, search
+from onen.cache import _load
+from onen.data import Split
+from onen.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, NotCached
+from onen.spectrum import TargetScore
+from onen.training import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+TRACKED = dict(basis="tracked", track_every=1, track_momentum=0.5)
+
+
+def test_grid_has_vanilla_and_regularized_points_at_every_rate() -> None:
+    base = TrainConfig(widths=[16], epochs=3)
+    points = search.grid(base, [2, 7], [1e-3, 1e-2], epochs=5, basis=TRACKED)
+    assert sorted(points) == [(1e-3, 0.0), (1e-3, 2.0), (1e-3, 7.0), (1e-2, 0.0), (1e-2, 2.0), (1e-2, 7.0)]
+    vanilla, regularized = points[(1e-2, 0.0)], points[(1e-2, 7.0)]
+    assert vanilla.regularizer == "none" and vanilla.basis == "epoch" and vanilla.lr == 1e-2 and vanilla.epochs == 5
+    assert (regularized.regularizer, regularized.beta, regularized.basis) == ("spectral", 7.0, "tracked")
+    assert regularized.widths == base.widths
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
+def test_grid_rejects_bad_weights(bad: float) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        search.grid(TrainConfig(), [1.0, bad], [1e-3], epochs=1, basis=TRACKED)
+
+
+def point(beta: float, alpha: float, log_ratio: float) -> search.Point:
+    return search.Point(1e-3, beta, TargetScore(alpha, 1.0, log_ratio, (12, 100)), 0.9)
+
+
+def test_closest_is_the_smallest_exponent_gap_among_regularized_points() -> None:
+    points = [point(0, 1.0, 0.0), point(1, 1.5, 0.1), point(5, 0.85, 2.0), point(20, 1.2, 0.1), point(50, math.nan, 0)]
+    assert search.closest(points).beta == 5  # |0.85 - 1| beats |1.2 - 1| whatever the log-ratio; Vanilla never counts
+    tie = [point(1, 1.25, 0.9), point(2, 0.75, 0.5)]
+    assert search.closest(tie).beta == 2  # equal gaps: the smaller log-ratio
+    with pytest.raises(ValueError, match="no regularized"):
+        search.closest([point(0, 1.0, 0.0)])
+
+
+def synthetic(n: int, seed: int) -> Split:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    images = (0.1 * torch.rand(n, 1, 28, 28, generator=g))
+    images[torch.arange(n), 0, labels, labels] += 0.8  # a learnable pixel per class
+    return Split(images.clamp(0, 1), labels)
+
+
+def test_search_point_end_to_end_cache_hit_equals_fresh_compute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    splits = {"train": synthetic(200, 0), "test": synthetic(100, 1)}
+    monkeypatch.setattr(search, "dataset", lambda name, split, device: splits[split])
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
+    config = TrainConfig(widths=[24], epochs=2, batch_size=50, lr=1e-2, regularizer="spectral", beta=1.0, **TRACKED)
+    fresh = search.search_point(config, 80, str(tmp_path / "results"), device="cpu", progress=False)
+    spectrum = fresh.arrays["spectrum"]
+    assert spectrum.shape == (24,) and np.all(np.diff(spectrum) <= 0)  # descending, the layer's width
+    assert 0 <= fresh.meta["clean_accuracy"] <= 1 and len(fresh.meta["history"]["loss"]) == 2
+    monkeypatch.setenv(CACHE_ONLY_ENV, "1")  # a second call must not train
+    again = search.search_point(config, 80, str(tmp_path / "results"), device="cpu", progress=False)
+    np.testing.assert_array_equal(again.arrays["spectrum"], spectrum)
+    assert again.meta["clean_accuracy"] == fresh.meta["clean_accuracy"]
+    with pytest.raises(NotCached, match=CACHE_ONLY_ENV):  # a different number of spectrum images is another point
+        search.search_point(config, 60, str(tmp_path / "results"), device="cpu", progress=False)
+
+
+def test_every_profile_has_a_search_grid_that_regularizes_with_the_tracked_basis() -> None:
+    for profile in profiles.PROFILES:
+        points, _ = profiles.search_grid(profile)
+        regularized = [c for name, c in points.items() if "Vanilla" not in name]
+        assert regularized and all(c.basis == "tracked" and c.beta > 0 for c in regularized)
+        assert all(c.regularizer == "none" for name, c in points.items() if "Vanilla" in name)
+    paper, images = profiles.search_grid("paper")
+    shallow = profiles.shallow("paper")
+    assert images is None  # scored on all 10000 test images
+    assert all(c.widths == shallow.widths and c.batch_size == shallow.batch_size and c.train_subset is None
+               and c.epochs == shallow.epochs for c in paper.values())
+
+
+def test_committed_paper_search_points_are_intact_and_on_the_grid() -> None:
+    entries = sorted((REPO / "results" / "paper" / "regularizer_search").glob("*.json"))
+    if not entries:
+        pytest.skip("no paper-profile search points committed")
+    points, images = profiles.search_grid("paper")
+    wanted = {json.dumps({"train": c.to_dict(), "spectrum_images": images, "measures": search.MEASURES},
+                         sort_keys=True) for c in points.values()}
+    for json_path in entries:
+        record = json.loads(json_path.read_text())
+        assert _load(json_path.with_suffix(".npz"), json_path, record["config"]) is not None, json_path
+        assert json.dumps(record["config"], sort_keys=True) in wanted, f"{json_path.name} is not on the paper grid"
