@@ -32,7 +32,6 @@ seeds = [0]
 results_dir = "results/quick"
 
 # %%
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -64,7 +63,6 @@ ranks = settings["fit_ranks"]
 # everything here runs on the CPU whatever `device` says (the largest products are 3072 x 3072); the linear algebra
 # goes through torch alone, so that numpy's and torch's thread pools never wait for each other
 use_style()
-chapter_start = time.perf_counter()
 
 # %% [markdown]
 # ## A circle with a designed spectrum
@@ -466,6 +464,3 @@ plt.close(fig)
 # The fitted exponents are printed above the figure. Raw pixels are not a neural code, and nothing in the argument
 # requires them to follow $1/n$; the comparison shows where the inputs start from, before the networks of the next
 # chapters reshape their spectra.
-
-# %%
-print(f"chapter computed in {time.perf_counter() - chapter_start:.1f} s (profile {profile}, results in {results_dir})")

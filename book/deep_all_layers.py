@@ -31,6 +31,7 @@ results_dir = "results/quick"
 
 # %%
 import matplotlib.pyplot as plt
+from IPython.display import display
 import numpy as np
 from myst_nb import glue
 
@@ -101,9 +102,7 @@ plt.close(fig)
 # NBVAL_CHECK_OUTPUT
 for arch, name in archs.items():
     n_layers = len(variants[arch]["Vanilla"].widths)
-    print(name)
-    print(report.summary_table(results[arch], layers=list(range(n_layers))))
-    print()
+    display(report.summary_table(results[arch], layers=list(range(n_layers)), caption=name))
 
 # %%
 for arch in archs:

@@ -30,6 +30,7 @@ results_dir = "results/quick"
 
 # %%
 import matplotlib.pyplot as plt
+from IPython.display import display
 from myst_nb import glue
 
 from onen import profiles, report
@@ -128,9 +129,7 @@ plt.close(fig)
 # NBVAL_CHECK_OUTPUT
 for arch, name in archs.items():
     n_layers = len(next(iter(variants[arch].values())).widths)
-    print(name)
-    print(report.summary_table(results[arch], layers=list(range(n_layers))))
-    print()
+    display(report.summary_table(results[arch], layers=list(range(n_layers)), caption=name))
 
 # %%
 for arch in archs:

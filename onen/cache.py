@@ -124,6 +124,14 @@ def _load(npz_path: Path, json_path: Path, config: Mapping[str, Any]) -> CachedR
     return CachedResult(arrays=arrays, meta=meta, provenance=provenance)
 
 
+def lookup(name: str, config: Mapping[str, Any], results_dir: str | os.PathLike) -> CachedResult | None:
+    """The stored result of ``config`` under ``results_dir/name``, or None if there is none; never computes. A
+    damaged entry gives a warning and None, as in :func:`cached`."""
+    key = config_hash(config)
+    folder = Path(results_dir) / name
+    return _load(folder / f"{key}.npz", folder / f"{key}.json", config)
+
+
 def cached(name: str, config: Mapping[str, Any], compute: Compute, results_dir: str | os.PathLike, *,
            seed: int | None = None, device: str = "cpu", refresh: bool = False) -> CachedResult:
     """Load the result of ``compute`` for ``config`` from ``results_dir/name``, or compute and store it.

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .attacks import robustness_curve
-from .cache import CachedResult, cached, config_hash
+from .cache import CachedResult, cached, config_hash, lookup
 from .data import Split, load
 from .spectrum import layer_spectra
 from .training import TrainConfig, evaluate_accuracy, resolve_device, train
@@ -119,6 +119,11 @@ def checkpoint_dir() -> Path:
 
 def _interactive() -> bool:
     return sys.stderr.isatty()
+
+
+def stored(config: TrainConfig, evaluation: EvalConfig, results_dir: str) -> CachedResult | None:
+    """What :func:`run` stored for ``config`` and ``evaluation`` under ``results_dir``, or None; never trains."""
+    return lookup("runs", {"train": config.to_dict(), "eval": evaluation.to_dict()}, results_dir)
 
 
 def run(config: TrainConfig, evaluation: EvalConfig, results_dir: str, device: str = "auto",

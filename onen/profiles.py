@@ -14,6 +14,7 @@ layer, so every batch covariance has full rank.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from . import search
@@ -60,6 +61,13 @@ def results_dir_for(profile: str, results_dir: str) -> str:
     """A chapter's results folder: the default "results/quick" becomes "results/<profile>" for another profile."""
     _check(profile)
     return f"results/{profile}" if results_dir == "results/quick" else results_dir
+
+
+def committed_results(profile: str) -> Path:
+    """The results folder of ``profile`` that ships with the book (``results/<profile>`` beside this package); the
+    paper-profile networks committed there are what the chapters show at the paper's scale."""
+    _check(profile)
+    return Path(__file__).resolve().parents[1] / "results" / profile
 
 
 def seeds(profile: str) -> list[int]:

@@ -17,6 +17,7 @@ from .cache import CachedResult
 from .experiments import mean_and_spread
 from .plotting import colours, plot_curve, plot_spectra
 from .regularizers import layer_indices
+from .tables import Table
 from .spectrum import REACHED_ALPHA_TOLERANCE, REACHED_LOG_RATIO, TargetScore, fit_power_law, target_score
 from .training import TrainConfig
 
@@ -143,8 +144,8 @@ def _fmt_target(score: LayerTarget) -> list[str]:
 
 
 def summary_table(results: Results, layers: Sequence[int] = (0,), ranks: tuple[int, int] = (11, 500),
-                  reference: tuple[int, float] = REFERENCE_TARGET) -> str:
-    """Text table: clean accuracy, robustness scores (FGSM, PGD, noise), eps where PGD accuracy reaches <= 1%; for
+                  reference: tuple[int, float] = REFERENCE_TARGET, caption: str | None = None) -> Table:
+    """A :class:`~onen.tables.Table` (HTML in the book): clean accuracy, robustness scores (FGSM, PGD, noise), eps where PGD accuracy reaches <= 1%; for
     every layer that some variant regularizes, its :func:`target_scores` (target exponent, fitted exponent over the
     penalized ranks, median |log(lambda_k / gamma_k)|, reached); and for the other ``layers`` the exponent fitted
     over ``ranks``. Fitted exponents are mean ± sd over seeds. A legend under the table explains the columns."""
@@ -167,9 +168,7 @@ def summary_table(results: Results, layers: Sequence[int] = (0,), ranks: tuple[i
             windows[score.layer].add(score.ranks)
             unregularized |= not score.regularized
         rows.append(row)
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines: list[str] = []
     if plain:
         lines.append(f"alpha: exponent fitted over ranks {ranks[0]}-{ranks[1]}")
     if scored:
@@ -182,7 +181,7 @@ def summary_table(results: Results, layers: Sequence[int] = (0,), ranks: tuple[i
         if unregularized:
             lines.append(f"(...): layer not regularized in that variant; scored against α = {reference[1]:g} with "
                          f"τ = {reference[0]} for comparison")
-    return "\n".join(lines)
+    return Table(header, rows, caption=caption, notes=lines)
 
 
 def robustness_figure(results: Results, attacks: Sequence[str] = ("fgsm", "pgd"), title: str | None = None,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .cache import CachedResult, cached, config_hash
+from .cache import CachedResult, cached, config_hash, lookup
 from .experiments import CACHE_ONLY_ENV, NotCached, _interactive, checkpoint_dir, dataset
 from .spectrum import TargetScore, layer_spectra, target_score
 from .training import TrainConfig, evaluate_accuracy, resolve_device, train
@@ -46,6 +46,15 @@ def grid(base: TrainConfig, betas: Iterable[float], lrs: Iterable[float], epochs
     return points
 
 
+def _key(config: TrainConfig, spectrum_images: int | None) -> dict[str, Any]:
+    return {"train": config.to_dict(), "spectrum_images": spectrum_images, "measures": MEASURES}
+
+
+def stored_point(config: TrainConfig, spectrum_images: int | None, results_dir: str) -> CachedResult | None:
+    """What :func:`search_point` stored for these arguments, or None; never trains."""
+    return lookup("regularizer_search", _key(config, spectrum_images), results_dir)
+
+
 def search_point(config: TrainConfig, spectrum_images: int | None, results_dir: str, device: str = "auto",
                  progress: bool | None = None) -> CachedResult:
     """Train ``config`` (cached) and record its last hidden layer's spectrum over ``spectrum_images`` test images
@@ -55,7 +64,7 @@ def search_point(config: TrainConfig, spectrum_images: int | None, results_dir: 
     the per-epoch checkpoint of the same training configuration.
     """
     dev = resolve_device(device)
-    key = {"train": config.to_dict(), "spectrum_images": spectrum_images, "measures": MEASURES}
+    key = _key(config, spectrum_images)
     progress = _interactive() if progress is None else progress
 
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:

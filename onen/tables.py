@@ -7,14 +7,17 @@ from collections.abc import Sequence
 
 
 class Table:
-    """A header and rows of already formatted cells; numbers are right-aligned. ``caption`` goes above the table."""
+    """A header and rows of already formatted cells; numbers are right-aligned. ``caption`` goes above the table,
+    ``notes`` (a legend, one line each) below it."""
 
-    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[object]], caption: str | None = None) -> None:
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[object]], caption: str | None = None,
+                 notes: Sequence[str] = ()) -> None:
         if any(len(row) != len(header) for row in rows):
             raise ValueError(f"every row needs {len(header)} cells")
         self.header = [str(h) for h in header]
         self.rows = [[str(c) for c in row] for row in rows]
         self.caption = caption
+        self.notes = [str(n) for n in notes]
 
     @staticmethod
     def _numeric(cell: str) -> bool:
@@ -30,9 +33,15 @@ class Table:
             "<tr>" + "".join(f'<td style="text-align:{"right" if self._numeric(c) else "left"}">{html.escape(c)}</td>'
                              for c in row) + "</tr>" for row in self.rows)
         caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
-        return f'<table class="onen-table">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        notes = "<br>".join(html.escape(n) for n in self.notes)
+        foot = (f'<tfoot><tr><td colspan="{len(self.header)}" style="text-align:left;font-size:85%">{notes}</td></tr>'
+                "</tfoot>" if self.notes else "")
+        return (f'<table class="onen-table">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody>{foot}'
+                "</table>")
 
     def __str__(self) -> str:
         widths = [max(len(r[i]) for r in [self.header, *self.rows]) for i in range(len(self.header))]
         lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in [self.header, *self.rows]]
-        return "\n".join(([self.caption] if self.caption else []) + lines)
+        return "\n".join(([self.caption] if self.caption else []) + lines + self.notes)
+
+    __repr__ = __str__  # the notebook's text/plain output: the same on every run

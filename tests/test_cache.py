@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from onen import cache
-from onen.cache import CODE_VERSION, CachedResult, cached, config_hash
+from onen.cache import CODE_VERSION, CachedResult, cached, config_hash, lookup
 
 CONFIG = {"width": 2000, "lr": 1e-3, "layers": [1, 2], "nested": {"beta": 1.0, "name": "SpecReg"}}
 
@@ -179,3 +179,12 @@ def test_object_arrays_are_refused(tmp_path):
     with pytest.raises(TypeError):
         cached("runs", CONFIG, lambda: ({"objects": np.array([{"a": 1}], dtype=object)}, {}), tmp_path)
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_lookup_never_computes_and_finds_what_cached_stored(tmp_path):
+    config = {"a": 1}
+    assert lookup("thing", config, tmp_path) is None and not (tmp_path / "thing").exists()
+    stored = cached("thing", config, lambda: ({"x": np.arange(3)}, {"m": 2}), tmp_path)
+    found = lookup("thing", config, tmp_path)
+    np.testing.assert_array_equal(found.arrays["x"], stored.arrays["x"])
+    assert found.meta == {"m": 2} and lookup("thing", {"a": 2}, tmp_path) is None

@@ -121,19 +121,18 @@ def test_summary_table_shows_the_target_columns() -> None:
                              clean=0.975)],
         "SpecReg": [fake_run(SPECREG, [power_law(20, 0.8), power_law(14, 1.05)], pgd=(0.98, 0.6, 0.2, 0.0))],
     }
-    lines = summary_table(results, layers=[0, 1]).splitlines()
-    header = lines[0].split("  ")
-    header = [h.strip() for h in header if h.strip()]
-    assert header == ["model", "clean acc", "FGSM score", "PGD score", "noise score", "PGD→0 at eps", "alpha L1",
+    table = summary_table(results, layers=[0, 1])
+    assert table.header == ["model", "clean acc", "FGSM score", "PGD score", "noise score", "PGD→0 at eps", "alpha L1",
                       "L2 target α", "L2 α fit", "L2 med|log λ/γ|", "L2 reached"]
-    cells = {line.split("  ")[0].strip(): [c.strip() for c in line.split("  ") if c.strip()] for line in lines[2:4]}
+    cells = {row[0]: row for row in table.rows}
     # Vanilla: PGD score mean(0.4, 0, 0) = 0.133, zero at 0.2; layer 1 fitted over 11-14 (0.80); layer 2 scored
     # against the reference 1/n target in parentheses: exponent 1.5, median 0.5 log(13/11) = 0.08, not reached
     assert cells["Vanilla"] == ["Vanilla", "0.975", "0.233", "0.133", "0.890", "0.2", "0.80",
                                 "(1)", "1.50", f"{0.5 * math.log(13 / 11):.2f}", "(no)"]
     assert cells["SpecReg"] == ["SpecReg", "0.980", "0.233", "0.267", "0.890", "0.3", "0.80",
                                 "1", "1.05", f"{0.05 * math.log(13 / 11):.2f}", "yes"]
-    legend = "\n".join(lines[4:])
+    legend = "\n".join(table.notes)
+    assert legend in str(table) and "<tfoot>" in table._repr_html_()
     assert "alpha: exponent fitted over ranks 11-500" in legend
     assert "penalized ranks τ+2..N of the test-image spectrum (L2 12-14)" in legend
     assert "<= 0.1 and med|log λ/γ| <= 0.69 (a factor 2), in every seed" in legend
@@ -144,10 +143,9 @@ def test_summary_table_with_seeds_and_no_regularized_layer() -> None:
     runs = [fake_run(TrainConfig(**{**SPECREG.to_dict(), "seed": seed}), [power_law(20, 0.8), power_law(14, a)])
             for seed, a in ((0, 1.0), (1, 1.2))]
     table = summary_table({"SpecReg": runs}, layers=[0])
-    row = [c.strip() for c in table.splitlines()[2].split("  ") if c.strip()]
-    assert row[-4:] == ["1", "1.10 ± 0.14", f"{0.1 * math.log(13 / 11):.2f}", "no"]
-    assert "(...)" not in table  # every row's layer 2 is regularized
+    assert table.rows[0][-4:] == ["1", "1.10 ± 0.14", f"{0.1 * math.log(13 / 11):.2f}", "no"]
+    assert "(...)" not in str(table)  # every row's layer 2 is regularized
     # a table of unregularized variants only has no target columns, as before
     plain = summary_table({"Vanilla": [fake_run(VANILLA, [power_law(20, 0.8), power_law(14, 1.5)])]}, layers=[0, 1])
-    assert plain.splitlines()[0].split("  ")[-2:] == ["alpha L1", "alpha L2"]
-    assert "target" not in plain and "penalized" not in plain and len(plain.splitlines()) == 4
+    assert plain.header[-2:] == ["alpha L1", "alpha L2"] and len(plain.rows) == 1
+    assert "target" not in str(plain) and "penalized" not in str(plain) and len(plain.notes) == 1

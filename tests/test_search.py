@@ -64,7 +64,10 @@ def test_search_point_end_to_end_cache_hit_equals_fresh_compute(tmp_path: Path, 
     monkeypatch.setattr(search, "dataset", lambda name, split, device: splits[split])
     monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
     config = TrainConfig(widths=[24], epochs=2, batch_size=50, lr=1e-2, regularizer="spectral", beta=1.0, **TRACKED)
+    assert search.stored_point(config, 80, str(tmp_path / "results")) is None
     fresh = search.search_point(config, 80, str(tmp_path / "results"), device="cpu", progress=False)
+    np.testing.assert_array_equal(search.stored_point(config, 80, str(tmp_path / "results")).arrays["spectrum"],
+                                  fresh.arrays["spectrum"])
     spectrum = fresh.arrays["spectrum"]
     assert spectrum.shape == (24,) and np.all(np.diff(spectrum) <= 0)  # descending, the layer's width
     assert 0 <= fresh.meta["clean_accuracy"] <= 1 and len(fresh.meta["history"]["loss"]) == 2
