@@ -17,6 +17,8 @@ PGD restarts must not depend on B either).
 
 from __future__ import annotations
 
+import math
+
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
@@ -44,8 +46,8 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _check(x: Tensor, y: Tensor, eps: float) -> None:
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    if not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"eps must be finite and >= 0, got {eps}")
     if not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
     if y.ndim != 1 or x.ndim < 1 or y.shape[0] != x.shape[0]:

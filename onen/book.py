@@ -110,7 +110,6 @@ def execute(root: Path, chapters: Sequence[str] | None, profile: str, device: st
             results_dir: str | None) -> None:
     """Convert and execute each chapter in place; print a table of wall times; stop at the first failure."""
     names = select(root, chapters)
-    convert(root, names)
     results = Path(results_dir or f"results/{profile}")
     results = results if results.is_absolute() else (root / results)
     parameters: dict[str, Any] = {"profile": profile, "device": device, "results_dir": str(results.resolve())}
@@ -138,25 +137,71 @@ def execute(root: Path, chapters: Sequence[str] | None, profile: str, device: st
 
 
 def _execute_one(root: Path, name: str, parameters: dict[str, Any]) -> None:
-    """Execute one chapter's notebook in place; on failure print the cell's traceback and raise ChapterFailed."""
+    """Execute one chapter into ``book/<name>.ipynb``; on failure print the cell's traceback and raise ChapterFailed.
+
+    The notebook is executed under a temporary name and moved onto ``book/<name>.ipynb`` only when every cell has
+    run, so an interrupted or failed run leaves the last good executed notebook in place (a failed one is kept as
+    ``book/<name>.failed.ipynb`` for inspection).
+    """
+    import jupytext
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    _, notebook = chapter_paths(root, name)
+    source, notebook = chapter_paths(root, name)
+    if not source.is_file():
+        raise SystemExit(f"chapter {name}: {source} does not exist")
+    pending, running = notebook.with_name(f".{name}.pending.ipynb"), notebook.with_name(f".{name}.running.ipynb")
+    nb = jupytext.read(source, fmt="py:percent")
+    nb.metadata.setdefault("kernelspec", {"name": KERNEL, "display_name": "Python 3", "language": "python"})
+    jupytext.write(nb, pending, fmt="ipynb")
     print(f"  {name} ...", flush=True)
     began = time.perf_counter()
     try:
-        papermill.execute_notebook(str(notebook), str(notebook), parameters=parameters, kernel_name=KERNEL,
+        papermill.execute_notebook(str(pending), str(running), parameters=parameters, kernel_name=KERNEL,
                                    cwd=str(root), progress_bar=False, log_output=False)
     except PapermillExecutionError as err:
+        failed = notebook.with_name(f"{name}.failed.ipynb")
+        os.replace(running, failed)
         print(f"  {name} FAILED after {time.perf_counter() - began:.1f} s", flush=True)
         traceback = "\n".join(err.traceback)
         if not sys.stderr.isatty():  # plain text for logs
             traceback = re.sub(r"\x1b\[[0-9;]*m", "", traceback)
-        print(f"\nchapter {name} failed in cell {err.exec_count} ({notebook}):\n{err.ename}: {err.evalue}\n"
+        print(f"\nchapter {name} failed in cell {err.exec_count} ({failed}):\n{err.ename}: {err.evalue}\n"
               f"{traceback}", file=sys.stderr, flush=True)
         raise ChapterFailed(name) from err
+    finally:
+        pending.unlink(missing_ok=True)
+    tidy(running)
+    os.replace(running, notebook)
+    notebook.with_name(f"{name}.failed.ipynb").unlink(missing_ok=True)
     print(f"  {name} done in {time.perf_counter() - began:.1f} s", flush=True)
+
+
+def tidy(path: Path) -> None:
+    """Keep the machinery off the published page: the cell papermill injects (it holds this machine's results path)
+    is removed from the page and the chapter's own parameters cell is collapsed. Both still run when the notebook is
+    re-executed (nbval, papermill)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        extra = "remove-cell" if "injected-parameters" in tags else "hide-cell" if "parameters" in tags else None
+        if extra and extra not in tags:
+            tags.append(extra)
+    nbformat.write(nb, path)
+
+
+def completed(notebook: Path) -> bool:
+    """Whether papermill ran every cell of ``notebook`` to the end without an exception."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    if not meta or meta.get("exception") or not meta.get("end_time"):
+        return False
+    return all(cell.metadata.get("papermill", {}).get("status") == "completed"
+               for cell in nb.cells if cell.cell_type == "code")
 
 
 def _table(times: list[tuple[str, float, str]]) -> None:
@@ -169,17 +214,14 @@ def _table(times: list[tuple[str, float, str]]) -> None:
 
 def html(root: Path, output: str | None = None) -> None:
     """Build the HTML book from the executed notebooks (``-W -n --keep-going``: any warning fails the build)."""
-    import nbformat
-
     missing = []
     for name in toc_chapters(root):
         source, notebook = chapter_paths(root, name)
         if not notebook.is_file():
             missing.append(f"{name} (no {notebook.relative_to(root)})")
             continue
-        meta = nbformat.read(notebook, as_version=4).metadata.get("papermill", {})
-        if not meta or meta.get("exception") or meta.get("status") == "failed":
-            missing.append(f"{name} ({notebook.relative_to(root)} was not executed successfully)")
+        if not completed(notebook):
+            missing.append(f"{name} ({notebook.relative_to(root)} was not executed to the end)")
         elif source.is_file() and source.stat().st_mtime > notebook.stat().st_mtime:
             print(f"warning: {source.relative_to(root)} is newer than its executed notebook", file=sys.stderr)
     if missing:

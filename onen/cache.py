@@ -77,6 +77,23 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and check that a file can be written in it; raise a clear error otherwise."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".onen-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OSError(f"results folder {folder} cannot be written ({err}); choose another results_dir") from err
+
+
 def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
     """Write through ``write(file)`` to a temporary file in the same folder, then rename it onto ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -85,6 +102,7 @@ def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a shared results folder should be readable like any file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -150,6 +168,7 @@ def cached(name: str, config: Mapping[str, Any], compute: Compute, results_dir: 
             log.info("cache hit %s", json_path)
             return hit
 
+    writable_folder(folder)  # before computing: a result that cannot be stored would be lost
     log.info("computing %s/%s", name, key)
     began = time.perf_counter()
     arrays, meta = compute()

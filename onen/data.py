@@ -42,6 +42,7 @@ _MD5 = {
     },
 }
 _FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+DATASETS = tuple(_FOLDER)
 
 
 @dataclass(frozen=True)

@@ -179,13 +179,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "search"])
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--seeds", type=int, nargs="*", default=None)
-    parser.add_argument("--results-dir", default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--results-dir", default=None,
+                        help="default: results/<profile> beside the onen package (the repository's, in a checkout)")
     parser.add_argument("--variants", nargs="+", default=None, help="only these variants (display names)")
     parser.add_argument("--seed-major", action="store_true",
                         help="run every variant of the first seed before any of the second (default: seeds inner)")
     args = parser.parse_args(argv)
-    results_dir = args.results_dir or f"results/{args.profile}"
+    try:
+        resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
+    results_dir = args.results_dir or str(profiles.committed_results(args.profile))
     seeds = args.seeds if args.seeds is not None else profiles.seeds(args.profile)
     jobs = []
     for chapter in args.chapters:

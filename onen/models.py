@@ -18,6 +18,7 @@ from .features import capture
 from .whiten import Whiten
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+ACTIVATIONS = tuple(_ACTIVATIONS)
 
 
 def _activation(name: str) -> nn.Module:

@@ -38,6 +38,8 @@ def spectral_penalty(lam: Tensor, tau: int = 10, alpha: float = 1.0) -> Tensor:
     """
     if lam.ndim != 1:
         raise ValueError(f"lam must be 1-D, got shape {tuple(lam.shape)}")
+    if not torch.isfinite(lam).all():
+        raise ValueError("eigenvalue estimates must be finite: the features hold NaN or inf")
     n = lam.shape[0]
     if not 0 <= tau < n - 1:
         raise ValueError(f"tau={tau} must satisfy 0 <= tau < len(lam) - 1 = {n - 1}")
@@ -219,6 +221,8 @@ class SpectralRegularizer:
         if basis.device != h.device or basis.dtype != h.dtype:
             basis = self.bases[layer] = basis.to(device=h.device, dtype=h.dtype)
         batch, width = h.shape
+        if batch < 2:
+            raise ValueError(f"a batch covariance needs at least 2 samples, got a batch of {batch}")
         if width != basis.shape[0]:
             raise ValueError(f"layer {layer} has width {width} but its eigenbasis is {basis.shape[0]} wide")
         if batch < width and not self.allow_small_batch and self.basis == "epoch":

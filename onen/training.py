@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +23,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .data import Split
+from .data import DATASETS, Split
 from .features import capture
-from .models import Classifier, build_model
+from .models import ACTIVATIONS, Classifier, build_model
 from .regularizers import BASES, SpectralRegularizer, select_layers
 from .spectrum import fit_power_law, layer_spectra
+
+
+ARCHS = ("mlp", "cnn")
 
 
 @dataclass
@@ -78,6 +82,20 @@ class TrainConfig:
     track_momentum: float = field(default=0.5, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
+        choices = {"arch": ARCHS, "activation": ACTIVATIONS, "dataset": DATASETS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {sorted(allowed)}, got {getattr(self, name)!r}")
+        for name in ("epochs", "batch_size", "tau", "seed", "jacobian_projections", "track_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+        if (not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths)):
+            raise ValueError(f"widths must be a non-empty list of positive integers, got {self.widths!r}")
+        if self.whiten_after is not None and not (isinstance(self.whiten_after, int)
+                                                  and 0 <= self.whiten_after < len(self.widths)):
+            raise ValueError(f"whiten_after must be None or a block index in 0..{len(self.widths) - 1}, "
+                             f"got {self.whiten_after!r}")
         if self.regularizer not in ("none", "spectral", "jacobian"):
             raise ValueError(f"regularizer must be 'none', 'spectral' or 'jacobian', got {self.regularizer!r}")
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
@@ -146,10 +164,17 @@ def eigen_inputs(config: TrainConfig, train_split: Split) -> Tensor:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> cuda if available else cpu; anything else is passed to torch.device."""
+    """"auto" -> cuda if available else cpu; anything else is passed to torch.device. An unknown device, or CUDA on a
+    machine without it, raises ValueError."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N") from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+    return resolved
 
 
 @torch.no_grad()
@@ -206,9 +231,17 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
     history = History()
     start_epoch = 0
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        try:
+            state = torch.load(checkpoint, map_location=device, weights_only=True)
+        except (EOFError, RuntimeError, OSError, pickle.UnpicklingError) as err:
+            raise RuntimeError(f"checkpoint {checkpoint} is unreadable ({type(err).__name__}: {err}); delete it to "
+                               "train from the start") from err
         if state["config"] != config.to_dict():
-            raise ValueError(f"checkpoint {checkpoint} was written for another configuration")
+            stored, wanted = state["config"], config.to_dict()
+            differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+            raise ValueError(f"checkpoint {checkpoint} was written for another configuration; fields that differ: "
+                             + ", ".join(f"{k} (checkpoint {stored.get(k)!r}, asked {wanted.get(k)!r})"
+                                         for k in differ))
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         shuffle.set_state(state["shuffle"])

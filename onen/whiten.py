@@ -41,20 +41,22 @@ class Whiten(nn.Module):
         if self.training:
             if flat.shape[0] < 2:
                 raise ValueError("Whiten needs a batch of at least 2 samples in training mode")
+            if not torch.isfinite(flat).all():
+                raise ValueError("Whiten got NaN or inf features; its running statistics are left unchanged")
             mean = flat.mean(0)
             centred = flat - mean
             cov = centred.T @ centred / (flat.shape[0] - 1)
+            chol = self._cholesky(cov)  # before the running statistics change: a failure leaves them as they were
             with torch.no_grad():
                 self.running_mean.lerp_(mean.detach(), self.momentum)
                 self.running_cov.lerp_(cov.detach(), self.momentum)
+            # y^T = L^-1 (x - mu)^T, i.e. y = (x - mu) L^-T
+            white = torch.linalg.solve_triangular(chol, centred.T, upper=False).T
+            return white.reshape(shape)
         else:
             # eval: one fixed matrix, recomputed only when the running statistics change (an attack runs hundreds of
             # forward passes through the same layer)
             return ((flat - self.running_mean) @ self._eval_matrix().T).reshape(shape)
-        chol = self._cholesky(cov)
-        # y^T = L^-1 (x - mu)^T, i.e. y = (x - mu) L^-T
-        white = torch.linalg.solve_triangular(chol, centred.T, upper=False).T
-        return white.reshape(shape)
 
     def _cholesky(self, cov: Tensor) -> Tensor:
         eye = torch.eye(self.num_features, dtype=cov.dtype, device=cov.device)

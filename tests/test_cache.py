@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -188,3 +189,27 @@ def test_lookup_never_computes_and_finds_what_cached_stored(tmp_path):
     found = lookup("thing", config, tmp_path)
     np.testing.assert_array_equal(found.arrays["x"], stored.arrays["x"])
     assert found.meta == {"m": 2} and lookup("thing", {"a": 2}, tmp_path) is None
+
+
+def test_an_unwritable_results_folder_fails_before_computing(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": np.zeros(1)}, {}
+
+    with pytest.raises(OSError, match="cannot be written"):
+        cached("runs", CONFIG, compute, blocker / "results")
+    assert calls == []  # nothing computed and then thrown away
+
+
+def test_cache_files_are_readable_by_others_under_a_usual_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        cached("runs", CONFIG, Counter(), tmp_path)
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "runs").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o644, path

@@ -19,7 +19,7 @@ def test_cache_only_refuses_to_train(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(CACHE_ONLY_ENV, "1")
     with pytest.raises(NotCached, match=CACHE_ONLY_ENV):
         run(TrainConfig(epochs=1), EvalConfig(), str(tmp_path), device="cpu")
-    assert not any(tmp_path.iterdir())  # nothing half-written
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))  # nothing half-written
 
 
 def test_checkpoint_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,3 +55,29 @@ def test_committed_paper_results_are_intact_and_are_what_the_chapter_asks_for() 
         # the paper evaluates on all 10000 test images, so accuracy at eps = 0 is the clean accuracy
         assert loaded.arrays["eps_pgd"][0] == 0 and loaded.arrays["acc_pgd"][0] == pytest.approx(
             loaded.meta["clean_accuracy"], abs=1e-9)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["shallow", "--seeds"], "expected at least one argument"),
+    (["shallow", "--device", "tpu"], "unknown device"),
+    (["nonsense"], "invalid choice"),
+])
+def test_the_command_line_refuses_bad_arguments_with_a_message(argv: list[str], message: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from onen.experiments import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_command_line_writes_beside_the_package_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started from another folder, the default results folder is still the repository's (here: cache-only, so the
+    run stops at the first network missing there, naming that folder)."""
+    from onen.experiments import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(CACHE_ONLY_ENV, "1")
+    with pytest.raises(NotCached, match=str(REPO / "results" / "quick")):
+        main(["shallow", "--variants", "Whitened", "--device", "cpu", "--seeds", "987"])
+    assert not any(tmp_path.iterdir())

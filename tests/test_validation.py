@@ -1,0 +1,102 @@
+"""Bad input is refused with a clear error and leaves state untouched (each case once passed silently)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from onen.attacks import robustness_curve
+from onen.data import Split
+from onen.models import build_model
+from onen.regularizers import SpectralRegularizer, spectral_penalty
+from onen.training import TrainConfig, train
+from onen.whiten import Whiten
+
+
+@pytest.mark.parametrize("fields, error, message", [
+    (dict(arch="MLP"), ValueError, "arch must be one of"),
+    (dict(activation="sigmoid"), ValueError, "activation must be one of"),
+    (dict(dataset="cifar"), ValueError, "dataset must be one of"),
+    (dict(epochs=2.5), TypeError, "epochs must be an integer"),
+    (dict(batch_size=True), TypeError, "batch_size must be an integer"),
+    (dict(widths=[]), ValueError, "widths must be"),
+    (dict(widths=[10, 0]), ValueError, "widths must be"),
+    (dict(widths=[10.5]), ValueError, "widths must be"),
+    (dict(whiten_after=1), ValueError, "whiten_after must be"),
+    (dict(lr=float("nan")), ValueError, "lr must be finite"),
+    (dict(beta=float("inf")), ValueError, "beta must be finite"),
+])
+def test_train_config_rejects_bad_fields(fields: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        TrainConfig(**fields)
+
+
+def test_train_config_accepts_every_profile_setting() -> None:
+    from onen import profiles
+
+    for profile in profiles.PROFILES:
+        for chapter in profiles.CHAPTER_VARIANTS:
+            for config, _ in profiles.chapter_variants(chapter, profile).values():
+                assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_robustness_curve_rejects_a_nan_radius() -> None:
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x, y = torch.rand(5, 1, 2, 2), torch.zeros(5, dtype=torch.long)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite"):
+            robustness_curve(model, x, y, [0.0, bad], attack="fgsm")
+
+
+def test_spectral_penalty_rejects_non_finite_eigenvalues() -> None:
+    lam = torch.linspace(1, 0.1, 20)
+    lam[15] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        spectral_penalty(lam, tau=2)
+
+
+def test_whiten_leaves_its_running_statistics_untouched_on_bad_input() -> None:
+    layer = Whiten(4)
+    layer.train()
+    layer(torch.randn(10, 4))
+    before = {k: v.clone() for k, v in layer.named_buffers()}
+    with pytest.raises(ValueError, match="NaN or inf"):
+        layer(torch.full((10, 4), float("nan")))
+    singular = torch.zeros(10, 4)  # a constant batch: its covariance plus a tiny jitter still factorises
+    layer.eps = -1.0  # force the factorisation to fail
+    with pytest.raises(torch.linalg.LinAlgError):
+        layer(singular)
+    for name, value in layer.named_buffers():
+        assert torch.equal(value, before[name]), name
+
+
+def test_a_batch_of_one_is_refused_even_with_allow_small_batch() -> None:
+    model = build_model("mlp", widths=[8])
+    reg = SpectralRegularizer(model, [model.blocks[0]], allow_small_batch=True, tau=1)
+    reg.refresh(torch.rand(50, 1, 28, 28))
+    with pytest.raises(ValueError, match="at least 2"):
+        reg.penalty([torch.randn(1, 8)])
+
+
+def tiny_split() -> Split:
+    g = torch.Generator().manual_seed(0)
+    return Split(torch.rand(64, 1, 28, 28, generator=g), torch.arange(64) % 10)
+
+
+def test_a_truncated_checkpoint_names_its_file(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.pt"
+    config = TrainConfig(widths=[8], epochs=1, batch_size=32)
+    train(config, tiny_split(), progress=False, checkpoint=checkpoint)
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    with pytest.raises(RuntimeError, match="run.pt is unreadable"):
+        train(config, tiny_split(), progress=False, checkpoint=checkpoint)
+
+
+def test_a_checkpoint_of_another_configuration_says_which_fields_differ(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.pt"
+    train(TrainConfig(widths=[8], epochs=1, batch_size=32), tiny_split(), progress=False, checkpoint=checkpoint)
+    with pytest.raises(ValueError, match=r"fields that differ: lr \(checkpoint 0.001, asked 0.002\)"):
+        train(TrainConfig(widths=[8], epochs=1, batch_size=32, lr=2e-3), tiny_split(), progress=False,
+              checkpoint=checkpoint)
