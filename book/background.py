@@ -43,7 +43,7 @@ from onen import profiles
 from onen.cache import cached
 from onen.cifar import load_cifar10_jpeg
 from onen.plotting import PALETTE, use_style
-from onen.spectrum import covariance, fit_power_law
+from onen.spectrum import covariance, eigenvalues_descending, fit_power_law
 
 results_dir = profiles.results_dir_for(profile, results_dir)
 seed = int(seeds[0]) if seeds else 0
@@ -86,7 +86,7 @@ def circle_result():
     for alpha in settings["alphas"]:
         points = torch.from_numpy(manifolds.circle_embedding(settings["circle_points"], alpha, settings["n_freq"],
                                                              seed=seed))
-        spectra.append(manifolds.eigenvalues_descending(covariance(points)))
+        spectra.append(eigenvalues_descending(covariance(points)))
         projected = ((points - points.mean(0)) @ directions).numpy()
         projections.append(projected / projected.std())
     return {"spectra": np.stack(spectra), "projections": np.stack(projections)}, {}
@@ -400,7 +400,7 @@ def pixel_spectrum(images: torch.Tensor) -> np.ndarray:
     x = images.reshape(images.shape[0], -1)
     centred = (x.double() - x.double().mean(0)).float()
     cov = (centred.T @ centred).double() / (x.shape[0] - 1)
-    return manifolds.eigenvalues_descending(cov)
+    return eigenvalues_descending(cov)
 
 
 def load_pixels(name: str, n_images: int | None) -> torch.Tensor:

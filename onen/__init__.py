@@ -11,13 +11,14 @@ from .jacobian import jacobian_norm_sq
 from .models import CNN, MLP, Classifier, build_model
 from .regularizers import SpectralRegularizer, select_layers, spectral_penalty
 from .spectrum import covariance, eigenspectrum, fit_power_law, layer_covariances, layer_spectra
-from .training import History, TrainConfig, evaluate_accuracy, resolve_device, train
+from .config import EvalConfig, TrainConfig
+from .training import History, evaluate_accuracy, resolve_device, train
 from .whiten import Whiten
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CNN", "MLP", "Classifier", "History", "Split", "SpectralRegularizer", "TrainConfig", "Whiten", "accuracy",
+    "CNN", "MLP", "Classifier", "EvalConfig", "History", "Split", "SpectralRegularizer", "TrainConfig", "Whiten", "accuracy",
     "build_model", "capture", "covariance", "eigenspectrum", "evaluate_accuracy", "fgsm", "fit_power_law",
     "gaussian_noise", "jacobian_norm_sq", "layer_covariances", "layer_spectra", "load", "load_fashion_mnist",
     "load_mnist", "pgd", "resolve_device", "robustness_curve", "select_layers", "spectral_penalty", "train",

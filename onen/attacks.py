@@ -64,6 +64,12 @@ def _loss_grad(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     return grad
 
 
+def input_gradients(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """Sensitivity maps: d CE(model(x_b), y_b) / d x_b for each example, [B, ...] like x, in eval mode (restored)."""
+    with eval_mode(model):
+        return _loss_grad(model, x, y).detach()
+
+
 def _project(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
     """Nearest point of the eps-ball around x intersected with [0, 1] (both are boxes, so clamping in turn is exact)."""
     return torch.clamp(torch.minimum(torch.maximum(x_adv, x - eps), x + eps), 0.0, 1.0)

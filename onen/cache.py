@@ -69,10 +69,11 @@ def git_commit() -> str:
     return os.environ.get("ONEN_GIT_COMMIT", "unknown")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        for block in iter(lambda: f.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
 
@@ -130,7 +131,7 @@ def _load(npz_path: Path, json_path: Path, config: Mapping[str, Any]) -> CachedR
     if not npz_path.exists():
         warnings.warn(f"cache file {npz_path} is missing; recomputing", stacklevel=3)
         return None
-    if _sha256(npz_path) != digest:
+    if sha256_file(npz_path) != digest:
         warnings.warn(f"cache file {npz_path} does not match its checksum; recomputing", stacklevel=3)
         return None
     try:
@@ -202,7 +203,7 @@ def cached(name: str, config: Mapping[str, Any], compute: Compute, results_dir: 
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_write(npz_path, lambda f: np.savez_compressed(f, **arrays), "wb")
     record = {"config": provenance["config"], "meta": meta, "provenance": provenance,
-              "npz_sha256": _sha256(npz_path)}
+              "npz_sha256": sha256_file(npz_path)}
     _atomic_write(json_path, lambda f: f.write(json.dumps(record, indent=1, sort_keys=True)), "w")
 
     # Hand back what a later load would return, so a first run and a rerun see the same values and dtypes.

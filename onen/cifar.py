@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .cache import sha256_file
 from .data import DATA_ENV, Split, data_root
 
 FOLDER = "cifar10-jpeg"
@@ -39,14 +40,6 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 _verified: set[Path] = set()  # archives already hashed in this process
 
 
-def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def archive_path(root: str | os.PathLike | None = None) -> Path:
     """Path of the verified archive; FileNotFoundError (naming ONEN_DATA) if absent, RuntimeError if corrupt."""
     path = data_root(root) / FOLDER / ARCHIVE
@@ -57,7 +50,7 @@ def archive_path(root: str | os.PathLike | None = None) -> Path:
             f"connected machine)."
         )
     if path not in _verified:
-        digest = _sha256_file(path)
+        digest = sha256_file(path)
         if digest != ARCHIVE_SHA256:
             raise RuntimeError(f"{path} failed its sha256 check (got {digest}, expected {ARCHIVE_SHA256})")
         _verified.add(path)

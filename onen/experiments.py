@@ -12,49 +12,23 @@ Command line (used for paper-scale runs on a GPU; the chapters then load the cac
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .attacks import robustness_curve
+from .attacks import input_gradients, robustness_curve
 from .cache import CachedResult, cached, config_hash, lookup
 from .data import Split, load
 from .spectrum import layer_spectra
-from .training import TrainConfig, evaluate_accuracy, resolve_device, train
-
-
-@dataclass
-class EvalConfig:
-    """How a trained network is evaluated.
-
-    test_subset: test images used for the attack curves (None: all 10000). Clean accuracy always uses all of them.
-    eps_*: L-infinity radii (pixels in [0, 1]); noise_sigmas: std of additive Gaussian noise (same units).
-    spectrum_subset: test images over which the final spectra are computed.
-    sensitivity_indices: test images whose input gradients are stored as sensitivity maps.
-    """
-
-    test_subset: int | None = None
-    eps_fgsm: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3])
-    eps_pgd: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3])
-    noise_sigmas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0])
-    pgd_steps: int = 40
-    pgd_restarts: int = 1
-    spectrum_subset: int | None = None
-    sensitivity_indices: list[int] = field(default_factory=lambda: list(range(8)))
-    batch_size: int = 500
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+from .config import EvalConfig, TrainConfig
+from .training import evaluate_accuracy, resolve_device, train
 
 
 _DATA: dict[tuple[str, str, str], Split] = {}
@@ -66,17 +40,6 @@ def dataset(name: str, split: str, device: torch.device | str) -> Split:
     if key not in _DATA:
         _DATA[key] = load(name, split, device)
     return _DATA[key]
-
-
-def input_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Sensitivity maps: d CE(model(x_b), y_b) / d x_b for each example, [B, ...] like x (model in eval mode)."""
-    was_training = model.training
-    model.eval()
-    x = x.detach().clone().requires_grad_(True)
-    loss = F.cross_entropy(model(x), y, reduction="sum")
-    (grad,) = torch.autograd.grad(loss, x)
-    model.train(was_training)
-    return grad.detach()
 
 
 def _evaluate(model: torch.nn.Module, test: Split, config: TrainConfig, evaluation: EvalConfig,
@@ -162,70 +125,7 @@ def run_seeds(config: TrainConfig, evaluation: EvalConfig, seeds: Sequence[int],
     return [run(dataclasses.replace(config, seed=int(s)), evaluation, results_dir, device, progress) for s in seeds]
 
 
-def mean_and_spread(results: Sequence[CachedResult], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation over seeds of an array (or a scalar meta value) named ``key``."""
-    values = np.stack([np.asarray(r.arrays[key] if key in r.arrays else r.meta[key], dtype=np.float64)
-                       for r in results])
-    spread = values.std(0, ddof=1) if len(results) > 1 else np.zeros_like(values[0])
-    return values.mean(0), spread
+if __name__ == "__main__":  # python -m onen.experiments: the command line lives in onen.cli
+    from .cli import main
 
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Compute (and cache) every network a chapter needs, e.g. on a GPU before executing the book elsewhere.
-    ``search`` computes the grid of :func:`onen.profiles.search_grid` (the search for the 1/n point)."""
-    from . import profiles, search  # both import this module
-
-    parser = argparse.ArgumentParser(prog="python -m onen.experiments", description=main.__doc__)
-    parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "search"])
-    parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--results-dir", default=None,
-                        help="default: results/<profile> beside the onen package (the repository's, in a checkout)")
-    parser.add_argument("--variants", nargs="+", default=None, help="only these variants (display names)")
-    parser.add_argument("--seed-major", action="store_true",
-                        help="run every variant of the first seed before any of the second (default: seeds inner)")
-    args = parser.parse_args(argv)
-    try:
-        resolve_device(args.device)
-    except ValueError as err:
-        parser.error(str(err))
-    results_dir = args.results_dir or str(profiles.committed_results(args.profile))
-    seeds = args.seeds if args.seeds is not None else profiles.seeds(args.profile)
-    jobs = []
-    for chapter in args.chapters:
-        if chapter == "search":
-            points, spectrum_images = profiles.search_grid(args.profile)
-            variants: dict[str, Any] = {name: (config, spectrum_images) for name, config in points.items()}
-            chapter_seeds = seeds[:1]  # the search is one seed per point
-        else:
-            variants = profiles.chapter_variants(chapter, args.profile)
-            chapter_seeds = seeds
-        unknown = sorted(set(args.variants or []) - set(variants))
-        if args.variants and len(unknown) == len(args.variants):
-            raise SystemExit(f"no variant {unknown} in {chapter}; it has {sorted(variants)}")
-        chosen = [(n, v) for n, v in variants.items() if not args.variants or n in args.variants]
-        order = ([(s, n, v) for s in chapter_seeds for n, v in chosen] if args.seed_major
-                 else [(s, n, v) for n, v in chosen for s in chapter_seeds])
-        jobs += [(chapter, name, seed, *pair) for seed, name, pair in order]
-    began = time.perf_counter()
-    computed_seconds, computed = 0.0, 0
-    for index, (chapter, name, seed, config, evaluation) in enumerate(jobs, 1):
-        start = time.perf_counter()
-        config = dataclasses.replace(config, seed=int(seed))
-        if chapter == "search":
-            result = search.search_point(config, evaluation, results_dir, args.device)
-        else:
-            result = run(config, evaluation, results_dir, args.device)
-        seconds = time.perf_counter() - start
-        fresh = seconds > 1.0 and result.provenance.get("wall_time_s", 0) > 0.5 * seconds
-        if fresh:
-            computed_seconds, computed = computed_seconds + seconds, computed + 1
-        left = len(jobs) - index
-        eta = f"ETA {left * computed_seconds / computed / 60:.0f} min" if computed and left else ""
-        print(f"[{index}/{len(jobs)}] {chapter} {name} seed {seed}: {'computed' if fresh else 'cached'} in "
-              f"{seconds:.0f} s; elapsed {(time.perf_counter() - began) / 60:.1f} min {eta}", flush=True)
-
-
-if __name__ == "__main__":
     main()

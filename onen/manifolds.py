@@ -14,20 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def eigenvalues_descending(cov: torch.Tensor) -> np.ndarray:
-    """Eigenvalues of a symmetric matrix [N, N], descending, as float64 numpy [N], computed on one thread.
-
-    LAPACK's symmetric eigensolver synchronises its threads at every step; on a small machine that is also running
-    other work, one thread is several times faster than two, so the thread count is lowered for this call only.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        values = torch.linalg.eigvalsh(cov.double())
-    finally:
-        torch.set_num_threads(threads)
-    return values.flip(0).cpu().numpy()
+from .spectrum import eigenvalues_descending
 
 
 def fourier_variances(n_freq: int, alpha: float) -> np.ndarray:

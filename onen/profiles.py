@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import search
-from .experiments import EvalConfig
+from .config import EvalConfig
 from .training import TrainConfig
 
 QUICK_EPS = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]

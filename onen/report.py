@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .cache import CachedResult
-from .experiments import mean_and_spread
+from .stats import mean_and_spread
 from .plotting import colours, plot_curve, plot_spectra
 from .regularizers import layer_indices
 from .tables import Table

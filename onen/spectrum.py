@@ -31,6 +31,21 @@ def eigh_descending(cov: Tensor) -> tuple[Tensor, Tensor]:
     return values.flip(0), vectors.flip(1)
 
 
+def eigenvalues_descending(cov: torch.Tensor) -> np.ndarray:
+    """Eigenvalues of a symmetric matrix [N, N], descending, as float64 numpy [N], computed on one thread.
+
+    LAPACK's symmetric eigensolver synchronises its threads at every step; on a small machine that is also running
+    other work, one thread is several times faster than two, so the thread count is lowered for this call only.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        values = torch.linalg.eigvalsh(cov.double())
+    finally:
+        torch.set_num_threads(threads)
+    return values.flip(0).cpu().numpy()
+
+
 def eigenspectrum(h: Tensor) -> Tensor:
     """Descending covariance eigenvalues [N] (float64) of representations h: [B, N]."""
     return eigh_descending(covariance(h))[0]

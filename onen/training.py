@@ -23,116 +23,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .data import DATASETS, Split
+from .config import TrainConfig
+from .data import Split
 from .features import capture
-from .models import ACTIVATIONS, Classifier, build_model
-from .regularizers import BASES, SpectralRegularizer, select_layers
-from .spectrum import fit_power_law, layer_spectra
-
-
-ARCHS = ("mlp", "cnn")
-
-
-@dataclass
-class TrainConfig:
-    """Everything that determines a trained network.
-
-    regularizer: "none" | "spectral" | "jacobian".
-    spectral_layers: "last" | "all" | list of block indices (spectral only).
-    train_subset: number of training images used (None: all 60000).
-    eigen_subset: training images used to refresh the eigenbasis and to track spectra (None: all of train_subset).
-    fit_ranks: 1-based rank window of the power-law fit recorded in the history.
-    refresh_every: also refresh the spectral eigenbasis after every this many optimiser steps within an epoch (None:
-        once per epoch, as in the paper). At larger learning rates the basis goes stale within an epoch and the
-        penalty then sees a spectrum flatter than the true one; refreshing more often keeps it honest.
-    allow_small_batch: let the spectral penalty accept minibatches narrower than a regularized layer (see
-        :class:`~onen.regularizers.SpectralRegularizer`); off by default, so that such a run fails loudly.
-    basis: the spectral penalty's eigenbasis: "epoch" (the paper's, recomputed from the eigen subset once per epoch)
-        or "tracked" (kept current from a running covariance of the minibatch features, recomputed every
-        ``track_every`` steps; it also serves batches narrower than the layer).
-    track_every, track_momentum: the tracked basis's schedule (see :class:`~onen.regularizers.SpectralRegularizer`).
-    """
-
-    arch: str = "mlp"
-    widths: list[int] = field(default_factory=lambda: [2000])
-    activation: str = "tanh"
-    batchnorm: bool = False
-    whiten_after: int | None = None
-    regularizer: str = "none"
-    spectral_layers: str | list[int] = "last"
-    beta: float = 1.0
-    tau: int = 10
-    alpha: float = 1.0
-    jacobian_weight: float = 0.01
-    jacobian_projections: int = 1
-    dataset: str = "mnist"
-    lr: float = 1e-3
-    epochs: int = 50
-    batch_size: int = 3500
-    train_subset: int | None = None
-    eigen_subset: int | None = None
-    fit_ranks: tuple[int, int] = (11, 500)
-    seed: int = 0
-    # fields added after results were first cached: left out of to_dict() at their defaults, so that a run they do not
-    # change keeps its cache key
-    refresh_every: int | None = field(default=None, metadata={"omit_at_default": True})
-    allow_small_batch: bool = field(default=False, metadata={"omit_at_default": True})
-    basis: str = field(default="epoch", metadata={"omit_at_default": True})
-    track_every: int = field(default=1, metadata={"omit_at_default": True})
-    track_momentum: float = field(default=0.5, metadata={"omit_at_default": True})
-
-    def __post_init__(self) -> None:
-        choices = {"arch": ARCHS, "activation": ACTIVATIONS, "dataset": DATASETS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {sorted(allowed)}, got {getattr(self, name)!r}")
-        for name in ("epochs", "batch_size", "tau", "seed", "jacobian_projections", "track_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an integer, got {value!r}")
-        if (not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths)):
-            raise ValueError(f"widths must be a non-empty list of positive integers, got {self.widths!r}")
-        if self.whiten_after is not None and not (isinstance(self.whiten_after, int)
-                                                  and 0 <= self.whiten_after < len(self.widths)):
-            raise ValueError(f"whiten_after must be None or a block index in 0..{len(self.widths) - 1}, "
-                             f"got {self.whiten_after!r}")
-        if self.regularizer not in ("none", "spectral", "jacobian"):
-            raise ValueError(f"regularizer must be 'none', 'spectral' or 'jacobian', got {self.regularizer!r}")
-        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("need epochs >= 0, batch_size >= 1 and lr > 0")
-        for name in ("lr", "beta", "alpha", "jacobian_weight", "track_momentum"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
-        if self.basis not in BASES:
-            raise ValueError(f"basis must be one of {BASES}, got {self.basis!r}")
-        if self.track_every < 1 or not 0 <= self.track_momentum < 1:
-            raise ValueError(f"need track_every >= 1 and 0 <= track_momentum < 1, got {self.track_every}, "
-                             f"{self.track_momentum}")
-        if self.refresh_every is not None and self.refresh_every < 1:
-            raise ValueError(f"refresh_every must be None or a positive number of steps, got {self.refresh_every}")
-        self.widths = list(self.widths)
-        self.fit_ranks = tuple(self.fit_ranks)  # type: ignore[assignment]
-        if not isinstance(self.spectral_layers, str):
-            self.spectral_layers = list(self.spectral_layers)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["fit_ranks"] = list(self.fit_ranks)
-        for f in dataclasses.fields(self):
-            if f.metadata.get("omit_at_default") and d[f.name] == f.default:
-                del d[f.name]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        return cls(**d)
-
-    def model(self) -> Classifier:
-        if self.arch == "mlp":
-            return build_model("mlp", widths=self.widths, activation=self.activation, batchnorm=self.batchnorm,
-                               whiten_after=self.whiten_after)
-        return build_model("cnn", activation=self.activation, batchnorm=self.batchnorm,
-                           whiten_after=self.whiten_after)
+from .models import Classifier
+from .regularizers import SpectralRegularizer, select_layers
+from .spectrum import layer_spectra, summarise
+from .attacks import accuracy
 
 
 @dataclass
@@ -177,26 +74,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-@torch.no_grad()
 def evaluate_accuracy(model: nn.Module, split: Split, batch_size: int = 2000) -> float:
-    """Clean accuracy of ``model`` (eval mode, restored) on ``split``."""
-    was_training = model.training
-    model.eval()
-    correct = 0
-    for x, y in split.batches(batch_size):
-        correct += int((model(x).argmax(1) == y).sum())
-    model.train(was_training)
-    return correct / max(len(split), 1)
-
-
-def _safe_alphas(spectra: list[np.ndarray], ranks: tuple[int, int]) -> list[float]:
-    out = []
-    for s in spectra:
-        try:
-            out.append(fit_power_law(s, ranks))
-        except ValueError:
-            out.append(math.nan)
-    return out
+    """Clean accuracy of ``model`` on ``split``: :func:`onen.attacks.accuracy` of its images and labels."""
+    return accuracy(model, split.images, split.labels, batch_size)
 
 
 def train(config: TrainConfig, train_split: Split, test_split: Split | None = None, *,
@@ -291,7 +171,7 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
         history.cross_entropy.append(means[1])
         history.penalty.append(means[2])
         history.test_accuracy.append(evaluate_accuracy(model, test_split) if test_split is not None else math.nan)
-        history.alphas.append(_safe_alphas(spectra, config.fit_ranks))
+        history.alphas.append(summarise(spectra, config.fit_ranks))
         history.seconds.append(time.perf_counter() - began)
         bar.set_postfix(loss=f"{means[0]:.3f}", acc=f"{history.test_accuracy[-1]:.3f}")
         if checkpoint is not None:

@@ -64,7 +64,7 @@ def test_committed_paper_results_are_intact_and_are_what_the_chapter_asks_for() 
 ])
 def test_the_command_line_refuses_bad_arguments_with_a_message(argv: list[str], message: str,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from onen.experiments import main
+    from onen.cli import main
 
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -74,7 +74,7 @@ def test_the_command_line_refuses_bad_arguments_with_a_message(argv: list[str], 
 def test_the_command_line_writes_beside_the_package_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Started from another folder, the default results folder is still the repository's (here: cache-only, so the
     run stops at the first network missing there, naming that folder)."""
-    from onen.experiments import main
+    from onen.cli import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(CACHE_ONLY_ENV, "1")

@@ -100,7 +100,7 @@ def test_ordered_spectra_decay_faster_than_chaotic():
 def test_eigenvalues_descending_matches_numpy_and_keeps_threads():
     import torch
 
-    from onen.manifolds import eigenvalues_descending
+    from onen.spectrum import eigenvalues_descending
 
     a = np.random.default_rng(0).standard_normal((30, 30))
     sym = a @ a.T

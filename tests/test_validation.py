@@ -100,3 +100,46 @@ def test_a_checkpoint_of_another_configuration_says_which_fields_differ(tmp_path
     with pytest.raises(ValueError, match=r"fields that differ: lr \(checkpoint 0.001, asked 0.002\)"):
         train(TrainConfig(widths=[8], epochs=1, batch_size=32, lr=2e-3), tiny_split(), progress=False,
               checkpoint=checkpoint)
+
+
+@pytest.mark.parametrize("fields", [dict(eps_pgd=[0.0, float("nan")]), dict(eps_fgsm=[]), dict(noise_sigmas=[-0.1]),
+                                    dict(pgd_steps=0), dict(pgd_restarts=1.5), dict(test_subset=0),
+                                    dict(spectrum_subset=1)])
+def test_eval_config_rejects_bad_fields(fields: dict) -> None:
+    from onen.config import EvalConfig
+
+    with pytest.raises(ValueError):
+        EvalConfig(**fields)
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    """Imports between onen's modules, at module level or inside functions, form no cycle; only the
+    ``if __name__ == "__main__":`` block of ``python -m onen.experiments`` may reach the command line."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "onen"
+    edges: dict[str, set[str]] = {}
+
+    def main_guard(node: ast.AST) -> bool:
+        return isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
+
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skipped = {id(n) for top in tree.body if main_guard(top) for n in ast.walk(top)}
+        targets = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped or not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level == 1:
+                targets |= {node.module} if node.module else {alias.name for alias in node.names}
+            elif (node.module or "").startswith("onen"):
+                targets.add((node.module or "").removeprefix("onen").lstrip(".") or "__init__")
+        edges[path.stem] = {t.split(".")[0] for t in targets} - {path.stem}
+
+    def visit(module: str, trail: tuple[str, ...]) -> None:
+        for target in edges.get(module, ()):
+            assert target not in trail, "import cycle: " + " -> ".join(trail[trail.index(target):] + (target,))
+            visit(target, trail + (target,))
+
+    for module in edges:
+        visit(module, (module,))

@@ -1,0 +1,158 @@
+"""The configurations: everything that determines a trained network (:class:`TrainConfig`) and how it is evaluated
+(:class:`EvalConfig`). Both are validated at construction and turn into the JSON that keys the results cache."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .data import DATASETS
+from .models import ACTIVATIONS, Classifier, build_model
+from .regularizers import BASES
+
+
+ARCHS = ("mlp", "cnn")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a trained network.
+
+    regularizer: "none" | "spectral" | "jacobian".
+    spectral_layers: "last" | "all" | list of block indices (spectral only).
+    train_subset: number of training images used (None: all 60000).
+    eigen_subset: training images used to refresh the eigenbasis and to track spectra (None: all of train_subset).
+    fit_ranks: 1-based rank window of the power-law fit recorded in the history.
+    refresh_every: also refresh the spectral eigenbasis after every this many optimiser steps within an epoch (None:
+        once per epoch, as in the paper). At larger learning rates the basis goes stale within an epoch and the
+        penalty then sees a spectrum flatter than the true one; refreshing more often keeps it honest.
+    allow_small_batch: let the spectral penalty accept minibatches narrower than a regularized layer (see
+        :class:`~onen.regularizers.SpectralRegularizer`); off by default, so that such a run fails loudly.
+    basis: the spectral penalty's eigenbasis: "epoch" (the paper's, recomputed from the eigen subset once per epoch)
+        or "tracked" (kept current from a running covariance of the minibatch features, recomputed every
+        ``track_every`` steps; it also serves batches narrower than the layer).
+    track_every, track_momentum: the tracked basis's schedule (see :class:`~onen.regularizers.SpectralRegularizer`).
+    """
+
+    arch: str = "mlp"
+    widths: list[int] = field(default_factory=lambda: [2000])
+    activation: str = "tanh"
+    batchnorm: bool = False
+    whiten_after: int | None = None
+    regularizer: str = "none"
+    spectral_layers: str | list[int] = "last"
+    beta: float = 1.0
+    tau: int = 10
+    alpha: float = 1.0
+    jacobian_weight: float = 0.01
+    jacobian_projections: int = 1
+    dataset: str = "mnist"
+    lr: float = 1e-3
+    epochs: int = 50
+    batch_size: int = 3500
+    train_subset: int | None = None
+    eigen_subset: int | None = None
+    fit_ranks: tuple[int, int] = (11, 500)
+    seed: int = 0
+    # fields added after results were first cached: left out of to_dict() at their defaults, so that a run they do not
+    # change keeps its cache key
+    refresh_every: int | None = field(default=None, metadata={"omit_at_default": True})
+    allow_small_batch: bool = field(default=False, metadata={"omit_at_default": True})
+    basis: str = field(default="epoch", metadata={"omit_at_default": True})
+    track_every: int = field(default=1, metadata={"omit_at_default": True})
+    track_momentum: float = field(default=0.5, metadata={"omit_at_default": True})
+
+    def __post_init__(self) -> None:
+        choices = {"arch": ARCHS, "activation": ACTIVATIONS, "dataset": DATASETS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {sorted(allowed)}, got {getattr(self, name)!r}")
+        for name in ("epochs", "batch_size", "tau", "seed", "jacobian_projections", "track_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+        if (not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths)):
+            raise ValueError(f"widths must be a non-empty list of positive integers, got {self.widths!r}")
+        if self.whiten_after is not None and not (isinstance(self.whiten_after, int)
+                                                  and 0 <= self.whiten_after < len(self.widths)):
+            raise ValueError(f"whiten_after must be None or a block index in 0..{len(self.widths) - 1}, "
+                             f"got {self.whiten_after!r}")
+        if self.regularizer not in ("none", "spectral", "jacobian"):
+            raise ValueError(f"regularizer must be 'none', 'spectral' or 'jacobian', got {self.regularizer!r}")
+        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("need epochs >= 0, batch_size >= 1 and lr > 0")
+        for name in ("lr", "beta", "alpha", "jacobian_weight", "track_momentum"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
+        if self.basis not in BASES:
+            raise ValueError(f"basis must be one of {BASES}, got {self.basis!r}")
+        if self.track_every < 1 or not 0 <= self.track_momentum < 1:
+            raise ValueError(f"need track_every >= 1 and 0 <= track_momentum < 1, got {self.track_every}, "
+                             f"{self.track_momentum}")
+        if self.refresh_every is not None and self.refresh_every < 1:
+            raise ValueError(f"refresh_every must be None or a positive number of steps, got {self.refresh_every}")
+        self.widths = list(self.widths)
+        self.fit_ranks = tuple(self.fit_ranks)  # type: ignore[assignment]
+        if not isinstance(self.spectral_layers, str):
+            self.spectral_layers = list(self.spectral_layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["fit_ranks"] = list(self.fit_ranks)
+        for f in dataclasses.fields(self):
+            if f.metadata.get("omit_at_default") and d[f.name] == f.default:
+                del d[f.name]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        return cls(**d)
+
+    def model(self) -> Classifier:
+        if self.arch == "mlp":
+            return build_model("mlp", widths=self.widths, activation=self.activation, batchnorm=self.batchnorm,
+                               whiten_after=self.whiten_after)
+        return build_model("cnn", activation=self.activation, batchnorm=self.batchnorm,
+                           whiten_after=self.whiten_after)
+
+
+@dataclass
+class EvalConfig:
+    """How a trained network is evaluated.
+
+    test_subset: test images used for the attack curves (None: all 10000). Clean accuracy always uses all of them.
+    eps_*: L-infinity radii (pixels in [0, 1]); noise_sigmas: std of additive Gaussian noise (same units).
+    spectrum_subset: test images over which the final spectra are computed.
+    sensitivity_indices: test images whose input gradients are stored as sensitivity maps.
+    """
+
+    test_subset: int | None = None
+    eps_fgsm: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3])
+    eps_pgd: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3])
+    noise_sigmas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0])
+    pgd_steps: int = 40
+    pgd_restarts: int = 1
+    spectrum_subset: int | None = None
+    sensitivity_indices: list[int] = field(default_factory=lambda: list(range(8)))
+    batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("eps_fgsm", "eps_pgd", "noise_sigmas"):
+            values = [float(v) for v in getattr(self, name)]
+            if not values or any(not math.isfinite(v) or v < 0 for v in values):
+                raise ValueError(f"{name} must be a non-empty list of finite radii >= 0, got {getattr(self, name)!r}")
+            setattr(self, name, values)
+        for name in ("pgd_steps", "pgd_restarts", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, smallest in (("test_subset", 1), ("spectrum_subset", 2)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < smallest):
+                raise ValueError(f"{name} must be None or an integer >= {smallest}, got {value!r}")
+        self.sensitivity_indices = [int(i) for i in self.sensitivity_indices]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
