@@ -81,3 +81,53 @@ def test_the_command_line_writes_beside_the_package_by_default(tmp_path: Path, m
     with pytest.raises(NotCached, match=str(REPO / "results" / "quick")):
         main(["shallow", "--variants", "Whitened", "--device", "cpu", "--seeds", "987"])
     assert not any(tmp_path.iterdir())
+
+
+def synthetic_split(n: int, seed: int):
+    import torch
+
+    from onen.data import Split
+
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    images = 0.1 * torch.rand(n, 1, 28, 28, generator=g)
+    images[torch.arange(n), 0, labels, labels] += 0.8
+    return Split(images.clamp(0, 1), labels)
+
+
+def test_run_end_to_end_cache_hit_equals_fresh_and_the_evaluation_is_in_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from onen import experiments
+
+    splits = {"train": synthetic_split(200, 0), "test": synthetic_split(60, 1)}
+    monkeypatch.setattr(experiments, "dataset", lambda name, split, device: splits[split])
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
+    config = TrainConfig(widths=[16], epochs=1, batch_size=50, lr=1e-2, regularizer="spectral", tau=2)
+    evaluation = EvalConfig(test_subset=40, eps_fgsm=[0.0, 0.1], eps_pgd=[0.0, 0.1], noise_sigmas=[0.0, 0.3],
+                            pgd_steps=2, spectrum_subset=40, sensitivity_indices=[0, 1])
+    fresh = run(config, evaluation, str(tmp_path), device="cpu", progress=False)
+    assert set(fresh.arrays) >= {"spectrum_0", "acc_fgsm", "acc_pgd", "acc_noise", "sensitivity"}
+    assert fresh.arrays["sensitivity"].shape == (2, 1, 28, 28) and 0 <= fresh.meta["clean_accuracy"] <= 1
+    monkeypatch.setenv(CACHE_ONLY_ENV, "1")
+    again = run(config, evaluation, str(tmp_path), device="cpu", progress=False)
+    for key, value in fresh.arrays.items():
+        np.testing.assert_array_equal(again.arrays[key], value)
+    assert again.meta == fresh.meta
+    with pytest.raises(NotCached):  # another evaluation is another entry, even for the same trained weights
+        run(config, EvalConfig(**{**evaluation.to_dict(), "pgd_steps": 3}), str(tmp_path), device="cpu")
+
+
+def test_every_profile_batch_is_as_wide_as_the_layers_its_paper_basis_regularizes() -> None:
+    """With the paper's per-epoch basis a batch narrower than a regularized layer gives a rank-deficient batch
+    covariance; the tracked basis does not need it."""
+    from onen.regularizers import layer_indices
+
+    for profile in profiles.PROFILES:
+        for chapter in profiles.CHAPTER_VARIANTS:
+            for name, (config, _) in profiles.chapter_variants(chapter, profile).items():
+                if config.regularizer != "spectral" or config.basis == "tracked":
+                    continue
+                widths = [config.widths[i] for i in layer_indices(config.spectral_layers, len(config.widths))]
+                assert config.batch_size >= max(widths), (profile, name, config.batch_size, widths)
