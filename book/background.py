@@ -34,6 +34,7 @@ results_dir = "results/quick"
 # %%
 
 import matplotlib.pyplot as plt
+from IPython.display import Markdown
 import numpy as np
 import torch
 from myst_nb import glue
@@ -102,7 +103,7 @@ print(f"circle: {settings['circle_points']} points, K = {settings['n_freq']} fre
 for designed, fitted in zip(settings["alphas"], circle_alphas):
     print(f"designed alpha {designed:.2f}  fitted alpha {fitted:.2f}")
 
-# %%
+# %% tags=["hide-input"]
 colour = dict(zip(settings["alphas"], PALETTE))
 d_grid = np.arange(1, 31)
 fig, (ax, ax_bound) = plt.subplots(1, 2, figsize=(9, 3.6))
@@ -149,7 +150,7 @@ plt.close(fig)
 # once: with $\alpha = 1$ the high frequencies carry so much variance that the curve is a scribble; with $\alpha = 5$
 # it is a smooth loop.
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, len(settings["alphas"]), figsize=(2.1 * len(settings["alphas"]), 2.3))
 for ax, alpha, projected in zip(axes, settings["alphas"], circle["projections"]):
     closed = np.vstack([projected, projected[:1]])
@@ -218,7 +219,7 @@ for alpha, limit in limits.items():
 print(f"alpha 3: squared stretch grows by {log_growth:.3f} from delta 1e-3 to 1e-4 (ln 10 = {np.log(10):.3f})")
 glue("stretch-log-growth", float(log_growth), display=False)
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(5.6, 3.8))
 for alpha, values in stretch.items():
     ax.loglog(deltas, values, color=colour[alpha],
@@ -300,7 +301,7 @@ for sigma_w2, (q_star, chi) in mean_field.items():
           f"curve length {r['lengths'][0]:.2f} -> {r['lengths'][-1]:.2f}; "
           f"alpha by layer: " + " ".join(f"{a:.2f}" for a in layer_alphas[sigma_w2]))
 
-# %%
+# %% tags=["hide-input"]
 regime_colour = dict(zip(settings["sigma_w2"], PALETTE))
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
 ax = axes[0]
@@ -355,7 +356,7 @@ plt.close(fig)
 # above, a code of a curve is no longer smooth (below 3).
 # {numref}`fig-background-network-circles` shows the same thing in two random directions.
 
-# %%
+# %% tags=["hide-input"]
 shown_layers = [0, 2, 5, settings["depth"]]
 fig, axes = plt.subplots(len(settings["sigma_w2"]), len(shown_layers),
                          figsize=(1.9 * len(shown_layers), 1.9 * len(settings["sigma_w2"])), squeeze=False)
@@ -424,6 +425,8 @@ for name, n_images in settings["pixel_images"].items():
     pixel_spectra[name] = result.arrays["spectrum"]
 pixel_alphas = {name: fit_power_law(s, ranks) for name, s in pixel_spectra.items()}
 labels = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10 (JPEG q75)"}
+glue("pixel-alphas", Markdown(", ".join(f"{labels[name]} {alpha:.2f}" for name, alpha in pixel_alphas.items())),
+     display=False)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -434,7 +437,7 @@ for name, alpha in pixel_alphas.items():
 for name in missing:
     print(f"{labels[name]}: not available (no files under $ONEN_DATA or the system data folder, and no download)")
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(5.6, 3.8))
 anchor = ranks[0]
 for (name, spectrum), line_colour in zip(pixel_spectra.items(), PALETTE):
@@ -464,3 +467,15 @@ plt.close(fig)
 # The fitted exponents are printed above the figure. Raw pixels are not a neural code, and nothing in the argument
 # requires them to follow $1/n$; the comparison shows where the inputs start from, before the networks of the next
 # chapters reshape their spectra.
+
+# %% [markdown]
+# ## Summary
+#
+# - The smoothness bound is visible in the simplest code: for a circle embedded with a power-law spectrum, the
+#   stretch of the embedding stays bounded for $\alpha > 3$ and grows without limit at $\alpha = 3$, where its square
+#   grows by {glue:text}`stretch-log-growth:.3f` per decade of scale ($\ln 10 \approx 2.303$).
+# - Random tanh networks move between a fast and a slow spectral decay across the order-to-chaos transition at
+#   $\sigma_w^2 =$ {glue:text}`net-critical:.2f`: deep in the ordered regime the tenth layer's exponent is
+#   {glue:text}`net-alpha-ordered:.1f`, and in the chaotic regime it falls from
+#   {glue:text}`net-alpha-chaotic-first:.2f` to {glue:text}`net-alpha-chaotic:.2f` over ten layers.
+# - The raw pixels the networks start from have fitted exponents (ranks 11-500) of {glue:md}`pixel-alphas`.

@@ -118,7 +118,7 @@ started = time.perf_counter()
 # target (the non-smooth direction) is punished more than a lighter one. The right panel shows the target for
 # several $\alpha$.
 
-# %%
+# %% tags=["hide-input"]
 ratio = np.linspace(0, 3, 301)
 quadratic, hinge = (ratio - 1) ** 2, np.maximum(ratio - 1, 0)
 
@@ -252,7 +252,7 @@ results = {name: [run(name, seed) for seed in seeds] for name in variants}
 # {numref}`fig-regularizer-spectra` shows the hidden spectra, each divided by its 11th eigenvalue (the anchor) so
 # that only their shapes are compared, against the target $n^{-\alpha}$ through the anchor.
 
-# %%
+# %% tags=["hide-input"]
 def mean_over_seeds(name: str, key: str) -> np.ndarray:
     return np.mean([np.asarray(r.arrays[key] if key in r.arrays else r.meta[key], dtype=np.float64)
                     for r in results[name]], axis=0)
@@ -313,7 +313,7 @@ widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header)
 for row in [header, *rows]:
     print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
 
-# %%
+# %% tags=["hide-input"]
 names = list(variants)
 palette = colours(names)
 x_pos = np.arange(len(names))
@@ -401,7 +401,7 @@ glue("reg-eps-large", EPS[-1], display=False)
 #   large next to an eigenvalue several decades below $e_0$;
 # - the penalty computed from $\hat e$ against the penalty computed from $e$.
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(2, 3, figsize=(13, 7))
 lr_colours = colours(list(drift_runs))
 steps_per_epoch = results["β=10"][0].meta["steps_per_epoch"]
@@ -522,7 +522,7 @@ for lr_name, row in drift_table.items():
 # {glue:text}`reg-refresh-every` and compare them with the once-per-epoch runs above: same seeds, same data order,
 # same everything else.
 
-# %%
+# %% tags=["hide-input"]
 fig, (ax_alpha, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.8))
 refresh_table = {}
 for index, (lr_name, (per_epoch, refreshed)) in enumerate(refresh_pairs.items()):
@@ -662,7 +662,7 @@ def basis_run(strategy: str, lr_name: str, seed: int):
 basis_results = {(strategy, lr_name): basis_run(strategy, lr_name, seeds[0])
                  for lr_name in basis_lrs for strategy in basis_strategies}
 
-# %%
+# %% tags=["hide-input"]
 strategy_colours = colours(list(basis_strategies))
 fig, axes = plt.subplots(2, 2, figsize=(12, 6.5), sharex="col")
 for column, lr_name in enumerate(basis_lrs):
@@ -783,7 +783,7 @@ SEARCH_BETAS = sorted({beta for _, beta in search_scores if beta > 0})
 SEARCH_EPOCHS = next(iter(search_grid.values())).epochs
 glue("reg-search-epochs", SEARCH_EPOCHS, display=False)
 
-# %%
+# %% tags=["hide-input"]
 fig, (ax_front, ax_log) = plt.subplots(1, 2, figsize=(11, 4))
 search_rows = []
 for index, lr in enumerate(SEARCH_LRS):
@@ -884,7 +884,7 @@ def batch_size_study() -> tuple[dict[str, np.ndarray], dict]:
 
 study = cached("regularizer_batch_size", BATCH_STUDY, batch_size_study, results_dir, seed=BATCH_STUDY["seed"]).arrays
 
-# %%
+# %% tags=["hide-input"]
 true_spectrum = study["spectrum"]
 tail = slice(BATCH_STUDY["tau"] + 1, None)
 

@@ -169,7 +169,7 @@ for claim, setting, terms, sign in claims:
 Table(["claim", "setting", "claimed sign", "effect on ε50", "95% t-interval", "seeds", "verdict"], rows,
       caption=f"The paper's claims ({profile} profile)")
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(effects) + 1.2))
 y = np.arange(len(effects))[::-1]
 for yi, (label, mean, low, high, sign) in zip(y, effects):

@@ -96,7 +96,7 @@ results = {name: run_seeds(config, evaluation, seeds, results_dir, device) for n
 # penalized eigenvalue within a factor 2 of its target); the variants without the regularizer are scored against the
 # same $1/n$ target, in parentheses, for comparison.
 
-# %%
+# %% tags=["hide-input"]
 fig = report.spectra_figure(results, layers=[0], layer_names=[f"hidden layer ({base.widths[0]} tanh units)"])
 glue("shallow-spectra", fig, display=False)
 plt.close(fig)
@@ -118,7 +118,7 @@ plt.close(fig)
 # curve), gives the smallest $\epsilon$ at which PGD accuracy is at or below 1%, and scores the hidden layer's
 # spectrum against its target as described in the previous section.
 
-# %%
+# %% tags=["hide-input"]
 fig = report.robustness_figure(results, attacks=("fgsm", "pgd"))
 glue("shallow-robustness", fig, display=False)
 plt.close(fig)
@@ -155,7 +155,7 @@ glue("shallow-whiten-verdict", report.verdict(whiten_effect, whiten_stderr, n, e
 # i.i.d. Gaussian noise of standard deviation $\sigma$ to every pixel (clipped to $[0, 1]$), the simplest of the
 # common corruptions {cite}`hendrycks2019,mu2019`.
 
-# %%
+# %% tags=["hide-input"]
 fig = report.robustness_figure(results, attacks=("noise",))
 glue("shallow-noise", fig, display=False)
 plt.close(fig)
@@ -175,7 +175,7 @@ plt.close(fig)
 # {numref}`fig-shallow-sensitivity` shows $|\partial L / \partial x|$ for the same test digits under each model
 # (first seed), each map scaled to its own maximum.
 
-# %%
+# %% tags=["hide-input"]
 first = {name: runs[0] for name, runs in results.items()}
 images = next(iter(first.values())).arrays["sensitivity_images"]
 fig = sensitivity_grid(images, {name: r.arrays["sensitivity"] for name, r in first.items()})
@@ -195,7 +195,7 @@ plt.close(fig)
 # The table above lists clean accuracy on all 10000 test images. The regularizer trades some fit for its spectrum:
 # {numref}`fig-shallow-training` shows the cross-entropy, the penalty and the fitted exponent over training.
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
 for name, runs in results.items():
     history = runs[0].meta["history"]
@@ -259,7 +259,7 @@ Table(["network", *(f"seed {s}" for s in paper_seeds)], status_rows,
 # {numref}`fig-shallow-paper` shows them: the hidden layer's spectrum on test images and the attack curves. With one
 # seed per network there is no spread, so these curves describe single networks; they support no verdict yet.
 
-# %%
+# %% tags=["hide-input"]
 fig, (ax_spec, ax_rob) = plt.subplots(1, 2, figsize=(12, 4.2))
 if paper_results:
     colour_of = colours(list(paper_results))
