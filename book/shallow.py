@@ -54,14 +54,16 @@ variants = profiles.shallow_variants(profile)
 evaluation = profiles.evaluation(profile)
 use_style()
 glue("shallow-profile", profile, display=False)
+glue("shallow-track-momentum", profiles.TRACKED["track_momentum"], display=False)
 
 # %% [markdown]
 # ## Set-up
 #
 # Pixels are in $[0, 1]$ without normalisation and every $\epsilon$ is an $L_\infty$ radius in those pixel units.
 # Training uses Adam with the AMSGrad correction {cite}`kingma2015,reddi2018`. The regularizer's anchor is the
-# eigenvalue of 0-based index $\tau = 10$ (the 11th largest), the target exponent is $\alpha = 1$, and the
-# eigenbasis is refreshed once per epoch. BatchNorm and whitening come *after* the tanh, so the representation that
+# eigenvalue of 0-based index $\tau = 10$ (the 11th largest) and the target exponent is $\alpha = 1$. The
+# paper's variants refresh the eigenbasis once per epoch; the tracked ones update it after every step from a running
+# covariance (momentum {glue:text}`shallow-track-momentum`). BatchNorm and whitening come *after* the tanh, so the representation that
 # the spectrum describes is the one the output layer reads. Whitening uses the batch covariance in training and
 # running estimates at test time (Cholesky whitening of the centred activations, jitter $10^{-3}$), so no prediction
 # depends on the rest of its batch. Batches that do not fill a whole minibatch at the end of an epoch are dropped, so
