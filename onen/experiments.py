@@ -84,9 +84,27 @@ def _interactive() -> bool:
     return sys.stderr.isatty()
 
 
+def _run_key(config: TrainConfig, evaluation: EvalConfig) -> dict[str, Any]:
+    return {"train": config.to_dict(), "eval": evaluation.to_dict()}
+
+
 def stored(config: TrainConfig, evaluation: EvalConfig, results_dir: str) -> CachedResult | None:
     """What :func:`run` stored for ``config`` and ``evaluation`` under ``results_dir``, or None; never trains."""
-    return lookup("runs", {"train": config.to_dict(), "eval": evaluation.to_dict()}, results_dir)
+    return lookup("runs", _run_key(config, evaluation), results_dir)
+
+
+def train_resumable(config: TrainConfig, device: torch.device, progress: bool, results_dir: str,
+                    test_each_epoch: bool = True) -> tuple[torch.nn.Module, Any, Split]:
+    """Train ``config`` on its dataset with a checkpoint after every epoch under :func:`checkpoint_dir` (keyed by the
+    training configuration alone, so a killed run resumes and a changed evaluation reuses the weights). Returns the
+    model, its history and the test split. Under ``ONEN_CACHE_ONLY=1`` raises :class:`NotCached` instead."""
+    if os.environ.get(CACHE_ONLY_ENV, "") not in ("", "0"):
+        raise NotCached(f"{results_dir}: no cached result for {config.to_dict()} and {CACHE_ONLY_ENV} is set")
+    train_split, test_split = dataset(config.dataset, "train", device), dataset(config.dataset, "test", device)
+    checkpoint = checkpoint_dir() / f"{config_hash({'train': config.to_dict()})}.pt"
+    model, history = train(config, train_split, test_split if test_each_epoch else None, progress=progress,
+                           checkpoint=checkpoint)
+    return model, history, test_split
 
 
 def run(config: TrainConfig, evaluation: EvalConfig, results_dir: str, device: str = "auto",
@@ -98,18 +116,12 @@ def run(config: TrainConfig, evaluation: EvalConfig, results_dir: str, device: s
     raises :class:`NotCached` instead of training. ``progress`` None: progress bars only in a terminal.
     """
     dev = resolve_device(device)
-    key = {"train": config.to_dict(), "eval": evaluation.to_dict()}
+    key = _run_key(config, evaluation)
     progress = _interactive() if progress is None else progress
 
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        if os.environ.get(CACHE_ONLY_ENV, "") not in ("", "0"):
-            raise NotCached(f"{results_dir}: no cached result for {config.to_dict()} and {CACHE_ONLY_ENV} is set")
-        train_split = dataset(config.dataset, "train", dev)
-        test_split = dataset(config.dataset, "test", dev)
         began = time.perf_counter()
-        # keyed by the training configuration alone: a changed evaluation reuses the trained weights
-        checkpoint = checkpoint_dir() / f"{config_hash({'train': config.to_dict()})}.pt"
-        model, history = train(config, train_split, test_split, progress=progress, checkpoint=checkpoint)
+        model, history, test_split = train_resumable(config, dev, progress, results_dir)
         trained = time.perf_counter()
         arrays, meta = _evaluate(model, test_split, config, evaluation, progress)
         meta.update(history=history.to_dict(), train_seconds=trained - began,

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .cache import CachedResult, cached, config_hash, lookup
-from .experiments import CACHE_ONLY_ENV, NotCached, _interactive, checkpoint_dir, dataset
+from .cache import CachedResult, cached, lookup
+from .experiments import _interactive, train_resumable
 from .spectrum import TargetScore, layer_spectra, target_score
-from .training import TrainConfig, evaluate_accuracy, resolve_device, train
+from .training import TrainConfig, evaluate_accuracy, resolve_device
 
 MEASURES = "search-v1"  # what a point records; part of its cache key
 
@@ -68,11 +67,7 @@ def search_point(config: TrainConfig, spectrum_images: int | None, results_dir: 
     progress = _interactive() if progress is None else progress
 
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        if os.environ.get(CACHE_ONLY_ENV, "") not in ("", "0"):
-            raise NotCached(f"{results_dir}: no cached search point for {config.to_dict()} and {CACHE_ONLY_ENV} is set")
-        train_split, test_split = dataset(config.dataset, "train", dev), dataset(config.dataset, "test", dev)
-        checkpoint = checkpoint_dir() / f"{config_hash({'train': config.to_dict()})}.pt"
-        model, history = train(config, train_split, None, progress=progress, checkpoint=checkpoint)
+        model, history, test_split = train_resumable(config, dev, progress, results_dir, test_each_epoch=False)
         spectrum_set = test_split.subset(spectrum_images, seed=0)
         spectrum = layer_spectra(model, list(model.blocks), spectrum_set.images)[-1]
         return ({"spectrum": spectrum},
