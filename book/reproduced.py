@@ -132,16 +132,22 @@ for suffix, basis in (("", "paper's basis"), (" tracked", "tracked basis")):
 claims.append(("Whitening the hidden layer hurts robustness", "shallow", [(+1, "shallow Whitened"),
                                                                           (-1, "shallow Vanilla")], -1))
 for arch in ("MLP", "CNN"):
-    claims.append(("A 1/n last layer alone is not enough in a deep net", f"{arch} (last) vs shallow β=1 gain",
-                   [(+1, f"{arch} SpecReg (last)"), (-1, f"{arch} Vanilla"), (-1, "shallow SpecReg β=1"),
+    own = {name[len(arch) + 1:]: runs for name, runs in nets.items() if name.startswith(f"{arch} ")}
+    last, _ = report.closest_beta(own, "SpecReg (last)")  # the rule of sections 4.2-4.3: spectra only
+    every, _ = report.closest_beta(own, "SpecReg (all)")
+    beta_last, beta_all = float(last.split("β=")[1]), float(every.split("β=")[1])
+    last_wh = profiles.beta_name("SpecReg-Wh (last)", beta_last)
+    claims.append(("A 1/n last layer alone is not enough in a deep net",
+                   f"{arch} (last) vs shallow gain, β={beta_last:g}",
+                   [(+1, f"{arch} {last}"), (-1, f"{arch} Vanilla"), (-1, f"shallow SpecReg β={beta_last:g}"),
                     (+1, "shallow Vanilla")], -1))
-    claims.append(("Whitening an earlier layer cancels a 1/n last layer", f"{arch}, interaction",
-                   [(+1, f"{arch} SpecReg-Wh (last)"), (-1, f"{arch} Vanilla-Wh"), (-1, f"{arch} SpecReg (last)"),
+    claims.append(("Whitening an earlier layer cancels a 1/n last layer", f"{arch}, interaction, β={beta_last:g}",
+                   [(+1, f"{arch} {last_wh}"), (-1, f"{arch} Vanilla-Wh"), (-1, f"{arch} {last}"),
                     (+1, f"{arch} Vanilla")], -1))
-    claims.append(("Regularizing every layer helps", arch, [(+1, f"{arch} SpecReg (all)"), (-1, f"{arch} Vanilla")],
-                   +1))
-    claims.append(("Jacobian regularization is stronger still", f"{arch}, Jacobian vs SpecReg (all)",
-                   [(+1, f"{arch} Jacobian"), (-1, f"{arch} SpecReg (all)")], +1))
+    claims.append(("Regularizing every layer helps", f"{arch}, β={beta_all:g}",
+                   [(+1, f"{arch} {every}"), (-1, f"{arch} Vanilla")], +1))
+    claims.append(("Jacobian regularization is stronger still", f"{arch}, Jacobian vs SpecReg (all) β={beta_all:g}",
+                   [(+1, f"{arch} Jacobian"), (-1, f"{arch} {every}")], +1))
 
 rows, effects = [], []
 for claim, setting, terms, sign in claims:
@@ -162,7 +168,10 @@ for claim, setting, terms, sign in claims:
 # Effects are differences of $\epsilon_{50}$ in pixel units (pixels in $[0, 1]$); the claimed sign is part of each
 # claim. An interaction is $(a - b) - (c - d)$ for the networks named in the setting: for whitening,
 # (SpecReg-Wh $-$ Vanilla-Wh) $-$ (SpecReg $-$ Vanilla), negative when whitening removes the regularizer's gain;
-# for "not enough", the deep net's gain from SpecReg on its last layer minus the shallow net's gain at β = 1.
+# for "not enough", the deep net's gain from SpecReg on its last layer minus the shallow net's gain at the same β.
+# Where a profile trains several β for the deep nets, each contrast uses the β of sections 4.2-4.3's rule: the one
+# whose regularized layers come closest to their target, judged on spectra alone, so the choice cannot favour the
+# robustness it is used to test.
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .data import DATASETS
-from .models import ACTIVATIONS, Classifier, build_model
+from .models import ACTIVATIONS, CNN_WIDTHS, Classifier, build_model
 from .regularizers import BASES
 
 
@@ -34,6 +34,13 @@ class TrainConfig:
         or "tracked" (kept current from a running covariance of the minibatch features, recomputed every
         ``track_every`` steps; it also serves batches narrower than the layer).
     track_every, track_momentum: the tracked basis's schedule (see :class:`~onen.regularizers.SpectralRegularizer`).
+    whiten_eps: the whitening layer's jitter (the authors' 1e-5); part of the key of whitened networks only.
+    recalibrate: after the last epoch, recompute the running statistics of every BatchNorm and whitening layer
+        exactly, as cumulative averages over the training subset at the final weights (see
+        :func:`~onen.training.recalibrate`). Off by default, as the paper trains; short runs need it, since running
+        averages with momentum 0.1 still carry the statistics of earlier weights.
+    widths: the MLP's hidden widths. The CNN's are fixed by its architecture (:data:`~onen.models.CNN_WIDTHS`): for
+        it the field is set to those and left out of the key.
     """
 
     arch: str = "mlp"
@@ -63,12 +70,16 @@ class TrainConfig:
     basis: str = field(default="epoch", metadata={"omit_at_default": True})
     track_every: int = field(default=1, metadata={"omit_at_default": True})
     track_momentum: float = field(default=0.5, metadata={"omit_at_default": True})
+    recalibrate: bool = field(default=False, metadata={"omit_at_default": True})
+    whiten_eps: float = 1e-5
 
     def __post_init__(self) -> None:
         choices = {"arch": ARCHS, "activation": ACTIVATIONS, "dataset": DATASETS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {sorted(allowed)}, got {getattr(self, name)!r}")
+        if self.arch == "cnn":
+            self.widths = list(CNN_WIDTHS)
         for name in ("epochs", "batch_size", "tau", "seed", "jacobian_projections", "track_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -83,7 +94,7 @@ class TrainConfig:
             raise ValueError(f"regularizer must be 'none', 'spectral' or 'jacobian', got {self.regularizer!r}")
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("need epochs >= 0, batch_size >= 1 and lr > 0")
-        for name in ("lr", "beta", "alpha", "jacobian_weight", "track_momentum"):
+        for name in ("lr", "beta", "alpha", "jacobian_weight", "track_momentum", "whiten_eps"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
         if self.basis not in BASES:
@@ -91,6 +102,8 @@ class TrainConfig:
         if self.track_every < 1 or not 0 <= self.track_momentum < 1:
             raise ValueError(f"need track_every >= 1 and 0 <= track_momentum < 1, got {self.track_every}, "
                              f"{self.track_momentum}")
+        if self.whiten_eps < 0:
+            raise ValueError(f"whiten_eps must be >= 0, got {self.whiten_eps}")
         if self.refresh_every is not None and self.refresh_every < 1:
             raise ValueError(f"refresh_every must be None or a positive number of steps, got {self.refresh_every}")
         self.widths = list(self.widths)
@@ -104,6 +117,10 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             if f.metadata.get("omit_at_default") and d[f.name] == f.default:
                 del d[f.name]
+        if self.whiten_after is None:  # only a whitening layer reads it
+            del d["whiten_eps"]
+        if self.arch == "cnn":  # fixed by the architecture
+            del d["widths"]
         return d
 
     @classmethod
@@ -113,9 +130,9 @@ class TrainConfig:
     def model(self) -> Classifier:
         if self.arch == "mlp":
             return build_model("mlp", widths=self.widths, activation=self.activation, batchnorm=self.batchnorm,
-                               whiten_after=self.whiten_after)
+                               whiten_after=self.whiten_after, whiten_eps=self.whiten_eps)
         return build_model("cnn", activation=self.activation, batchnorm=self.batchnorm,
-                           whiten_after=self.whiten_after)
+                           whiten_after=self.whiten_after, whiten_eps=self.whiten_eps)
 
 
 @dataclass

@@ -27,13 +27,13 @@ def _activation(name: str) -> nn.Module:
     return _ACTIVATIONS[name]()
 
 
-def _normalisers(width: int, batchnorm: bool, whiten: bool) -> list[nn.Module]:
-    """BatchNorm and/or whitening applied after the activation (the paper's placement)."""
+def _normalisers(width: int, batchnorm: bool, whiten: bool, whiten_eps: float) -> list[nn.Module]:
+    """BatchNorm and/or whitening applied after the activation (the paper's placement in the MLPs)."""
     layers: list[nn.Module] = []
     if batchnorm:
         layers.append(nn.BatchNorm1d(width))
     if whiten:
-        layers.append(Whiten(width))
+        layers.append(Whiten(width, eps=whiten_eps))
     return layers
 
 
@@ -69,10 +69,12 @@ class MLP(Classifier):
         activation: "tanh" or "relu".
         batchnorm: BatchNorm1d after every hidden activation.
         whiten_after: index of the hidden layer (0-based) whose output is whitened, or None.
+        whiten_eps: the whitening layer's jitter (see :class:`~onen.whiten.Whiten`).
     """
 
     def __init__(self, widths: Sequence[int] = (2000,), in_features: int = 784, n_classes: int = 10,
-                 activation: str = "tanh", batchnorm: bool = False, whiten_after: int | None = None) -> None:
+                 activation: str = "tanh", batchnorm: bool = False, whiten_after: int | None = None,
+                 whiten_eps: float = 1e-5) -> None:
         super().__init__()
         if not widths or any(w <= 0 for w in widths):
             raise ValueError(f"widths must be a non-empty list of positive ints, got {widths}")
@@ -83,12 +85,15 @@ class MLP(Classifier):
         for index, width in enumerate(widths):
             layers: list[nn.Module] = [nn.Flatten()] if index == 0 else []
             layers += [nn.Linear(fan_in, width), _activation(activation)]
-            layers += _normalisers(width, batchnorm, whiten_after == index)
+            layers += _normalisers(width, batchnorm, whiten_after == index, whiten_eps)
             blocks.append(nn.Sequential(*layers))
             fan_in = width
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Linear(fan_in, n_classes)
         self._widths = list(widths)
+
+
+CNN_WIDTHS = (16 * 13 * 13, 32 * 5 * 5, 1000)  # the CNN's blocks, flattened, at the default fc_width
 
 
 class CNN(Classifier):
@@ -100,27 +105,30 @@ class CNN(Classifier):
 
     Args:
         activation: "tanh" or "relu".
-        batchnorm: BatchNorm after every activation (2d for the conv blocks).
+        batchnorm: BatchNorm in every block; in the conv blocks between the convolution and the activation
+            (conv -> BN -> activation -> pool, the authors' order), in the FC block after the activation.
         whiten_after: block index (0, 1 or 2) whose flattened output is whitened, or None.
+        whiten_eps: the whitening layer's jitter.
     """
 
     def __init__(self, n_classes: int = 10, activation: str = "tanh", batchnorm: bool = False,
-                 whiten_after: int | None = None, fc_width: int = 1000) -> None:
+                 whiten_after: int | None = None, fc_width: int = 1000, whiten_eps: float = 1e-5) -> None:
         super().__init__()
         if whiten_after is not None and whiten_after not in (0, 1, 2):
             raise ValueError(f"whiten_after must be 0, 1, 2 or None, got {whiten_after}")
         widths = [16 * 13 * 13, 32 * 5 * 5, fc_width]
 
         def conv_block(index: int, c_in: int, c_out: int) -> nn.Sequential:
-            layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3), _activation(activation), nn.MaxPool2d(2)]
-            if batchnorm:
-                layers.append(nn.BatchNorm2d(c_out))
+            layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3)]
+            layers += [nn.BatchNorm2d(c_out)] if batchnorm else []
+            layers += [_activation(activation), nn.MaxPool2d(2)]
             if whiten_after == index:
-                layers += [nn.Flatten(), Whiten(widths[index]), nn.Unflatten(1, (c_out, *([13, 13] if index == 0 else [5, 5])))]
+                side = [13, 13] if index == 0 else [5, 5]
+                layers += [nn.Flatten(), Whiten(widths[index], eps=whiten_eps), nn.Unflatten(1, (c_out, *side))]
             return nn.Sequential(*layers)
 
         fc: list[nn.Module] = [nn.Flatten(), nn.Linear(widths[1], fc_width), _activation(activation)]
-        fc += _normalisers(fc_width, batchnorm, whiten_after == 2)
+        fc += _normalisers(fc_width, batchnorm, whiten_after == 2, whiten_eps)
         self.blocks = nn.ModuleList([conv_block(0, 1, 16), conv_block(1, 16, 32), nn.Sequential(*fc)])
         self.head = nn.Linear(fc_width, n_classes)
         self._widths = widths

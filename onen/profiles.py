@@ -9,6 +9,11 @@ fewer epochs, a shallow net of 1000 hidden units instead of 2000 (its whitening 
 8 times less, and a batch of 1000 gives twice the steps), a larger learning rate for the deep nets (1e-3: 1e-4 needs
 the paper's 100 epochs), fewer test images and eps points, 20 PGD steps, one seed. Batch sizes stay at least as large as the widest regularized
 layer, so every batch covariance has full rank.
+
+Normalising layers: a whitened network always has its running statistics recomputed after training
+(``recalibrate``, :func:`onen.training.recalibrate`), so its whitened layer is white for the final weights; in the
+quick profile BatchNorm's are too, since a few dozen steps at momentum 0.1 leave them averaging earlier weights. The
+paper profile's BatchNorm nets keep the running statistics they trained with, as the paper's did.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from . import search
 from .config import EvalConfig
+from .models import CNN_WIDTHS
 from .training import TrainConfig
 
 QUICK_EPS = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
@@ -27,6 +33,8 @@ PAPER_EPS = [0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
         "seeds": [0],
+        "recalibrate_batchnorm": True,
+        "deep_betas": [1],
         "shallow": dict(widths=[1000], lr=1e-3, epochs=4, batch_size=1000, train_subset=20000, eigen_subset=5000),
         "mlp": dict(lr=1e-3, epochs=3, batch_size=1000, train_subset=20000, eigen_subset=5000),
         "cnn": dict(lr=1e-3, epochs=3, batch_size=3000, train_subset=18000, eigen_subset=5000),
@@ -39,6 +47,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "paper": {
         "seeds": [0, 1, 2],
+        "recalibrate_batchnorm": False,
+        "deep_betas": [1, 2, 5],
         "shallow": dict(widths=[2000], lr=1e-3, epochs=50, batch_size=3500),
         "mlp": dict(lr=1e-4, epochs=100, batch_size=1500),
         "cnn": dict(lr=1e-4, epochs=100, batch_size=6000),
@@ -78,29 +88,38 @@ def evaluation(profile: str) -> EvalConfig:
     return dataclasses.replace(_check(profile)["eval"])
 
 
+def _normalised(profile: str, config: TrainConfig) -> TrainConfig:
+    """``config`` with ``recalibrate`` set where the profile asks for it (see the module's docstring)."""
+    if config.whiten_after is not None or (config.batchnorm and _check(profile)["recalibrate_batchnorm"]):
+        return dataclasses.replace(config, recalibrate=True)
+    return config
+
+
 def shallow(profile: str, **overrides: Any) -> TrainConfig:
     """784-2000-10 tanh net of section 4.1, 784-1000-10 in the quick profile (overrides: batchnorm, whiten_after,
     regularizer, beta, ...)."""
-    return TrainConfig(arch="mlp", **{**_check(profile)["shallow"], **overrides})
+    return _normalised(profile, TrainConfig(arch="mlp", **{**_check(profile)["shallow"], **overrides}))
 
 
 def deep(arch: str, profile: str, **overrides: Any) -> TrainConfig:
     """MLP 3x1000 or the CNN of sections 4.2-4.3, tanh."""
     if arch not in ("mlp", "cnn"):
         raise ValueError(f"arch must be 'mlp' or 'cnn', got {arch!r}")
-    widths = [1000, 1000, 1000] if arch == "mlp" else [2704, 800, 1000]
-    return TrainConfig(arch=arch, widths=widths, **{**_check(profile)[arch], **overrides})
+    widths = [1000, 1000, 1000] if arch == "mlp" else list(CNN_WIDTHS)
+    return _normalised(profile, TrainConfig(arch=arch, widths=widths, **{**_check(profile)[arch], **overrides}))
 
 
 TRACKED = dict(basis="tracked", track_every=1, track_momentum=0.5)
 
 
 def shallow_variants(profile: str) -> dict[str, TrainConfig]:
-    """Section 4.1: Vanilla, Vanilla with BatchNorm, Whitened, and SpecReg at beta 1, 2, 5 with the paper's
-    once-per-epoch eigenbasis and with the tracked one."""
+    """Section 4.1: Vanilla, Vanilla with BatchNorm, Whitened, SpecReg at beta 1, 2, 5 with the paper's
+    once-per-epoch eigenbasis and with the tracked one, and SpecReg-BN (beta 1, the paper's basis) to pair with
+    Vanilla-BN."""
     return {
         "Vanilla": shallow(profile),
         "Vanilla-BN": shallow(profile, batchnorm=True),
+        "SpecReg-BN β=1": shallow(profile, batchnorm=True, regularizer="spectral", beta=1.0),
         "Whitened": shallow(profile, whiten_after=0),
         **{f"SpecReg β={b:g}": shallow(profile, regularizer="spectral", beta=float(b)) for b in (1, 2, 5)},
         **{f"SpecReg β={b:g} tracked": shallow(profile, regularizer="spectral", beta=float(b), **TRACKED)
@@ -112,23 +131,38 @@ def shallow_variants(profile: str) -> dict[str, TrainConfig]:
 WHITEN_BLOCK = 1
 
 
+def deep_betas(profile: str) -> list[float]:
+    """The penalty weights of sections 4.2-4.3: the paper's {1, 2, 5}; 1 alone in the quick profile."""
+    return [float(b) for b in _check(profile)["deep_betas"]]
+
+
+def beta_name(family: str, beta: float) -> str:
+    """Display name of a spectral variant at one weight, e.g. "SpecReg (last) β=2"."""
+    return f"{family} β={beta:g}"
+
+
 def last_layer_variants(arch: str, profile: str) -> dict[str, TrainConfig]:
-    """Section 4.2: Vanilla, Vanilla-Wh, SpecReg on the last hidden layer, SpecReg-Wh."""
-    spec = dict(regularizer="spectral", spectral_layers="last", beta=1.0)
+    """Section 4.2: Vanilla, Vanilla-Wh, SpecReg on the last hidden layer and SpecReg-Wh, at each of the profile's
+    :func:`deep_betas`."""
+    spec = dict(regularizer="spectral", spectral_layers="last")
+    betas = deep_betas(profile)
     return {
         "Vanilla": deep(arch, profile),
         "Vanilla-Wh": deep(arch, profile, whiten_after=WHITEN_BLOCK),
-        "SpecReg (last)": deep(arch, profile, **spec),
-        "SpecReg-Wh (last)": deep(arch, profile, whiten_after=WHITEN_BLOCK, **spec),
+        **{beta_name("SpecReg (last)", b): deep(arch, profile, beta=b, **spec) for b in betas},
+        **{beta_name("SpecReg-Wh (last)", b): deep(arch, profile, whiten_after=WHITEN_BLOCK, beta=b, **spec)
+           for b in betas},
     }
 
 
 def all_layer_variants(arch: str, profile: str) -> dict[str, TrainConfig]:
-    """Section 4.3: Vanilla, SpecReg on every hidden layer, Jacobian regularization, and BatchNorm for its spectra."""
+    """Section 4.3: Vanilla, SpecReg on every hidden layer (each of the profile's :func:`deep_betas`), Jacobian
+    regularization, and BatchNorm for its spectra."""
     return {
         "Vanilla": deep(arch, profile),
         "Vanilla-BN": deep(arch, profile, batchnorm=True),
-        "SpecReg (all)": deep(arch, profile, regularizer="spectral", spectral_layers="all", beta=1.0),
+        **{beta_name("SpecReg (all)", b): deep(arch, profile, regularizer="spectral", spectral_layers="all", beta=b)
+           for b in deep_betas(profile)},
         "Jacobian": deep(arch, profile, regularizer="jacobian", jacobian_weight=0.01),
     }
 

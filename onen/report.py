@@ -131,6 +131,25 @@ def target_scores(runs: Sequence[CachedResult], layers: Sequence[int] | None = N
     return out
 
 
+def closest_beta(results: Results, family: str) -> tuple[str, dict[str, float]]:
+    """The variant of ``family`` (names "<family> β=<b>") whose regularized layers come closest to their target, and
+    each candidate's distance.
+
+    The rule, fixed before any robustness number is looked at: a variant's distance is the mean, over its regularized
+    layers, of the median |log(lambda_k / gamma_k)| (:func:`target_scores`, on test images, averaged over seeds); the
+    smallest distance wins, ties going to the smaller beta. It reads spectra only, so choosing "the best beta" cannot
+    favour the robustness it is then used to test.
+    """
+    prefix = f"{family} β="
+    candidates = {name: float(name[len(prefix):]) for name in results if name.startswith(prefix)}
+    if not candidates:
+        raise ValueError(f"no variant named {prefix!r}<beta> among {sorted(results)}")
+    distance = {name: float(np.mean([t.median_abs_log_ratio for t in target_scores(results[name])]))
+                for name in candidates}
+    best = min(candidates, key=lambda name: (distance[name], candidates[name]))
+    return best, distance
+
+
 def _fmt_target(score: LayerTarget) -> list[str]:
     """Table cells of one layer's score: target, fitted exponent, median |log ratio|, reached. Parentheses mark a
     layer the variant does not regularize (scored against the reference target)."""

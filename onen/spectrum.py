@@ -147,6 +147,17 @@ def sample_with_spectrum(n_samples: int, spectrum: np.ndarray, seed: int = 0) ->
     return (z * torch.from_numpy(np.sqrt(spectrum))) @ basis.T
 
 
+def white_reference_alpha(n_images: int, dim: int, ranks: tuple[int, int] = (11, 500), seed: int = 0) -> float:
+    """The exponent :func:`fit_power_law` gives an exactly white layer measured like a network's: the sample covariance
+    of ``n_images`` standard Gaussian vectors of ``dim`` dimensions. It is not 0: a sample covariance's eigenvalues
+    spread over the Marchenko-Pastur law, from (1 - sqrt(dim / n))^2 to (1 + sqrt(dim / n))^2, so a whitened layer is
+    as white as it can measure when its exponent is near this one."""
+    if n_images < 2 or dim < 2:
+        raise ValueError(f"need at least 2 images and 2 dimensions, got {n_images} and {dim}")
+    z = torch.randn(n_images, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return fit_power_law(torch.linalg.eigvalsh(covariance(z)).flip(0).numpy(), (ranks[0], min(ranks[1], dim)))
+
+
 def summarise(spectra: Iterable[np.ndarray], ranks: tuple[int, int] = (11, 500)) -> list[float]:
     """Fitted alpha of each spectrum (NaN where the window holds fewer than 2 positive eigenvalues)."""
     out = []

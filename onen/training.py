@@ -27,6 +27,7 @@ from .config import TrainConfig
 from .data import Split
 from .features import capture
 from .models import Classifier
+from .whiten import Whiten
 from .regularizers import SpectralRegularizer, select_layers
 from .spectrum import layer_spectra, summarise
 from .attacks import accuracy
@@ -165,6 +166,8 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
             if after_step is not None:
                 after_step(model, regularizer, epoch, step)
         last_epoch = epoch + 1 == config.epochs
+        if last_epoch and config.recalibrate:
+            recalibrate(model, data.images, config.batch_size)
         spectra = _spectra_and_refresh(model, tracked, None if last_epoch else regularizer, eigen_inputs)
         means = (sums / max(seen, 1)).tolist()
         history.loss.append(means[0])
@@ -178,6 +181,33 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
             _save_checkpoint(checkpoint, model, optimiser, shuffle, projections, history, epoch + 1, config)
     model.eval()
     return model, history
+
+
+def recalibrate(model: nn.Module, images: Tensor, batch_size: int) -> None:
+    """Recompute the running statistics of every BatchNorm and :class:`~onen.whiten.Whiten` layer of ``model`` for
+    its current weights: reset them, then average the batch statistics of ``images`` (in full batches of
+    ``batch_size``, in order, without gradients) cumulatively, as ``torch.optim.swa_utils.update_bn`` does for BatchNorm. Momenta and
+    training flags are restored; nothing else changes."""
+    norms = [m for m in model.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm, Whiten))]
+    if not norms:
+        return
+    if batch_size < 2 or images.shape[0] < 2:
+        raise ValueError("recalibrating needs batches of at least 2 images")
+    momenta = [m.momentum for m in norms]
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        with torch.no_grad():  # full batches only (each weighs the same in the average), or all images if fewer
+            for start in range(0, max(images.shape[0] - batch_size + 1, 1), batch_size):
+                model(images[start:start + batch_size])
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        for m, training in modes:
+            m.training = training
 
 
 def _spectra_and_refresh(model: nn.Module, tracked: list[nn.Module], regularizer: SpectralRegularizer | None,

@@ -92,7 +92,9 @@ def test_cnn_normaliser_placement() -> None:
     assert types(plain.blocks[1]) == [nn.Conv2d, nn.Tanh, nn.MaxPool2d]
     assert types(plain.blocks[2]) == [nn.Flatten, nn.Linear, nn.Tanh]
     bn = CNN(batchnorm=True)
-    assert types(bn.blocks[0]) == [nn.Conv2d, nn.Tanh, nn.MaxPool2d, nn.BatchNorm2d]
+    # the authors' order in the conv blocks: conv -> BN -> tanh -> pool
+    assert types(bn.blocks[0]) == [nn.Conv2d, nn.BatchNorm2d, nn.Tanh, nn.MaxPool2d]
+    assert types(bn.blocks[1]) == [nn.Conv2d, nn.BatchNorm2d, nn.Tanh, nn.MaxPool2d]
     assert types(bn.blocks[2]) == [nn.Flatten, nn.Linear, nn.Tanh, nn.BatchNorm1d]
     for index, width in enumerate([2704, 800, 1000]):
         model = CNN(whiten_after=index)

@@ -149,3 +149,25 @@ def test_summary_table_with_seeds_and_no_regularized_layer() -> None:
     plain = summary_table({"Vanilla": [fake_run(VANILLA, [power_law(20, 0.8), power_law(14, 1.5)])]}, layers=[0, 1])
     assert plain.header[-2:] == ["alpha L1", "alpha L2"] and len(plain.rows) == 1
     assert "target" not in str(plain) and "penalized" not in str(plain) and len(plain.notes) == 1
+
+
+def test_closest_beta_picks_the_spectrum_nearest_its_target_and_ignores_robustness() -> None:
+    """Three weights whose regularized layer decays as n^-1.6, n^-1.05 and n^-1.3: the rule picks the second, whatever
+    the robustness curves say (the best one is given to the farthest spectrum), and breaks ties towards smaller beta."""
+    results = {"Vanilla": [fake_run(VANILLA, [power_law(20, 2.0), power_law(14, 2.0)])]}
+    for beta, a, pgd in ((1.0, 1.6, (0.98, 0.9, 0.8, 0.5)), (2.0, 1.05, (0.98, 0.2, 0.0, 0.0)),
+                         (5.0, 1.3, (0.98, 0.5, 0.1, 0.0))):
+        config = TrainConfig(widths=[20, 14], regularizer="spectral", spectral_layers="last", beta=beta)
+        results[f"SpecReg (last) β={beta:g}"] = [fake_run(config, [power_law(20, 2.0), power_law(14, a)], pgd=pgd)]
+    best, distance = report.closest_beta(results, "SpecReg (last)")
+    assert best == "SpecReg (last) β=2"
+    # the distance is the median |log(lambda_k / gamma_k)| over the penalized ranks, computed here by hand
+    k = np.arange(11, 14)
+    own = power_law(14, 1.3)
+    by_hand = float(np.median(np.abs(np.log(own[k] / (own[10] * (11 / (k + 1)) ** 1.0)))))
+    assert distance["SpecReg (last) β=5"] == pytest.approx(by_hand)
+    tie = {name: runs for name, runs in results.items() if name != "SpecReg (last) β=2"}
+    tie["SpecReg (last) β=3"] = tie["SpecReg (last) β=5"]
+    assert report.closest_beta(tie, "SpecReg (last)")[0] == "SpecReg (last) β=3"
+    with pytest.raises(ValueError):
+        report.closest_beta(results, "SpecReg (all)")
