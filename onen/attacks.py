@@ -12,7 +12,7 @@ PGD restarts must not depend on B either).
 - ``fgsm``: one signed-gradient step of size eps (Goodfellow et al. 2015).
 - ``pgd``: projected signed-gradient ascent from a random start in the eps-ball (Madry et al. 2018), with restarts.
 - ``gaussian_noise``: x + sigma * N(0, I), clipped to [0, 1]; a common-corruption baseline.
-- ``robustness_curve``: accuracy under one of the three, per eps of a grid.
+- ``robustness_curve``: accuracy under one of the three, per eps of a grid; ``robustness_outcomes``: the same per image.
 """
 
 from __future__ import annotations
@@ -157,8 +157,12 @@ def gaussian_noise(x: Tensor, sigma: float, generator: torch.Generator | None = 
 
 
 @torch.no_grad()
+def _correct(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    return model(x).argmax(dim=1) == y
+
+
 def _n_correct(model: nn.Module, x: Tensor, y: Tensor) -> int:
-    return int((model(x).argmax(dim=1) == y).sum().item())
+    return int(_correct(model, x, y).sum().item())
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
@@ -175,7 +179,14 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> 
     return correct / x.shape[0]
 
 
-def robustness_curve(
+def robustness_curve(model: nn.Module, x: Tensor, y: Tensor, eps_grid: Sequence[float], attack: str = "pgd",
+                     **kwargs) -> np.ndarray:
+    """Accuracy (a fraction) under ``attack`` at each eps of ``eps_grid``: float64 [len(eps_grid)], the mean over
+    images of :func:`robustness_outcomes` (same arguments)."""
+    return robustness_outcomes(model, x, y, eps_grid, attack, **kwargs).mean(axis=1, dtype=np.float64)
+
+
+def robustness_outcomes(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
@@ -188,7 +199,8 @@ def robustness_curve(
     seed: int = 0,
     progress: bool = True,
 ) -> np.ndarray:
-    """Accuracy (a fraction) under ``attack`` at each eps of ``eps_grid``. x: [N, ...] in [0, 1]; y: [N] int64.
+    """Which images stay correctly classified under ``attack`` at each eps of ``eps_grid``: bool [len(eps_grid), N].
+    x: [N, ...] in [0, 1]; y: [N] int64.
 
     attack: "fgsm", "pgd" (``steps`` steps, ``restarts`` restarts) or "noise" (Gaussian noise with sigma = eps).
     step_size (pgd only): None means max(0.01, 2.5 * eps / steps), i.e. the paper's fixed 0.01 for eps <= 0.16 at 40
@@ -196,7 +208,7 @@ def robustness_curve(
     diameter and large eps are reachable.
     Randomness (pgd starts, noise) comes from a torch.Generator on x's device reseeded with ``seed`` at each eps and
     consumed batch after batch, so the curve is deterministic given seed and each point does not depend on the rest
-    of the grid. Returns a float64 array of shape [len(eps_grid)].
+    of the grid.
     """
     if attack not in ATTACKS:
         raise ValueError(f"attack must be one of {ATTACKS}, got {attack!r}")
@@ -209,12 +221,11 @@ def robustness_curve(
         raise ValueError("accuracy of an empty set is undefined")
 
     starts = range(0, x.shape[0], batch_size)
-    accs = np.zeros(len(eps_grid))
+    outcomes = np.zeros((len(eps_grid), x.shape[0]), dtype=bool)
     bar = tqdm(total=len(eps_grid) * len(starts), desc=f"{attack} robustness", disable=not progress)
     with eval_mode(model):
         for k, eps in enumerate(eps_grid):
             generator = torch.Generator(device=x.device).manual_seed(seed)
-            correct = 0
             for i in starts:
                 xb, yb = x[i : i + batch_size], y[i : i + batch_size]
                 if attack == "fgsm":
@@ -224,8 +235,7 @@ def robustness_curve(
                     x_adv = pgd(model, xb, yb, eps, steps=steps, step_size=size, restarts=restarts, generator=generator)
                 else:
                     x_adv = gaussian_noise(xb, eps, generator=generator)
-                correct += _n_correct(model, x_adv, yb)
+                outcomes[k, i : i + batch_size] = _correct(model, x_adv, yb).cpu().numpy()
                 bar.update(1)
-            accs[k] = correct / x.shape[0]
     bar.close()
-    return accs
+    return outcomes

@@ -143,6 +143,8 @@ class EvalConfig:
     eps_*: L-infinity radii (pixels in [0, 1]); noise_sigmas: std of additive Gaussian noise (same units).
     spectrum_subset: test images over which the final spectra are computed.
     sensitivity_indices: test images whose input gradients are stored as sensitivity maps.
+    store_outcomes: also store which attacked images PGD leaves correct at each eps (``correct_pgd``, bool
+        [n_eps, test_subset]), so that statistics can resample the test images.
     """
 
     test_subset: int | None = None
@@ -154,8 +156,12 @@ class EvalConfig:
     spectrum_subset: int | None = None
     sensitivity_indices: list[int] = field(default_factory=lambda: list(range(8)))
     batch_size: int = 500
+    # added after results were first cached: left out of to_dict() at its default
+    store_outcomes: bool = field(default=False, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
+        if not isinstance(self.store_outcomes, bool):
+            raise TypeError(f"store_outcomes must be a bool, got {self.store_outcomes!r}")
         for name in ("eps_fgsm", "eps_pgd", "noise_sigmas"):
             values = [float(v) for v in getattr(self, name)]
             if not values or any(not math.isfinite(v) or v < 0 for v in values):
@@ -172,4 +178,8 @@ class EvalConfig:
         self.sensitivity_indices = [int(i) for i in self.sensitivity_indices]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        for f in dataclasses.fields(self):
+            if f.metadata.get("omit_at_default") and d[f.name] == f.default:
+                del d[f.name]
+        return d

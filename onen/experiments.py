@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .attacks import input_gradients, robustness_curve
+from .attacks import input_gradients, robustness_outcomes
 from .cache import CachedResult, cached, config_hash, lookup
 from .data import Split, load
 from .spectrum import layer_spectra
@@ -53,10 +53,13 @@ def _evaluate(model: torch.nn.Module, test: Split, config: TrainConfig, evaluati
         "noise": (evaluation.noise_sigmas, {}),
     }
     for attack, (grid, kwargs) in curves.items():
-        arrays[f"acc_{attack}"] = robustness_curve(model, attack_set.images, attack_set.labels, grid, attack=attack,
-                                                   batch_size=evaluation.batch_size, seed=config.seed,
-                                                   progress=progress, **kwargs)
+        outcomes = robustness_outcomes(model, attack_set.images, attack_set.labels, grid, attack=attack,
+                                       batch_size=evaluation.batch_size, seed=config.seed, progress=progress,
+                                       **kwargs)
+        arrays[f"acc_{attack}"] = outcomes.mean(axis=1, dtype=np.float64)
         arrays[f"eps_{attack}"] = np.asarray(grid, dtype=np.float64)
+        if attack == "pgd" and evaluation.store_outcomes:
+            arrays["correct_pgd"] = outcomes
     index = torch.as_tensor(evaluation.sensitivity_indices, device=test.labels.device)
     arrays["sensitivity"] = input_gradients(model, test.images[index], test.labels[index]).cpu().numpy()
     arrays["sensitivity_images"] = test.images[index].cpu().numpy()

@@ -1,4 +1,11 @@
-"""Statistics over seeds of cached results."""
+"""Statistics of cached results: over seeds (Student t) and over test images (a paired bootstrap).
+
+A claimed effect is a contrast of networks computed per seed. Its uncertainty has two sources: the seeds (networks
+trained again differ) and the test images (another sample of images would give other accuracies). Every network of a
+chapter is attacked on the same test images, so the images' share is common to all seeds and does not show in the
+spread between seeds; :func:`bootstrap_se` estimates it by resampling the images, the same resample for every network
+and seed (paired), and :func:`combined_interval` adds the two.
+"""
 
 from __future__ import annotations
 
@@ -53,15 +60,58 @@ def eps_at_half(eps: Sequence[float] | np.ndarray, accuracy: Sequence[float] | n
     return float(e[i - 1] + (a[i - 1] - half) / (a[i - 1] - a[i]) * (e[i] - e[i - 1]))
 
 
-def verdict(diffs: Sequence[float] | np.ndarray, expected_sign: int, confidence: float = 0.95) -> str:
-    """The verdict on a claimed effect from its per-seed paired differences: "reproduced" when the t-interval
-    excludes zero on the claimed side, "contradicted" when it excludes zero on the other side, "not resolved"
-    when it contains zero, and "not enough seeds" with a single seed."""
+def bootstrap_se(statistic, n_images: int, n_boot: int = 1000, seed: int = 0) -> float:
+    """Standard deviation of ``statistic(indices)`` over ``n_boot`` resamples of ``range(n_images)`` with replacement:
+    the bootstrap standard error of a statistic of the test images. ``statistic`` takes an int array of image indices
+    and returns a float; it should apply the same indices to every network it compares (a paired bootstrap).
+    Replicates that come out NaN (e.g. a curve that never falls to half) are left out; NaN if fewer than two remain."""
+    if n_images < 1 or n_boot < 2:
+        raise ValueError(f"need n_images >= 1 and n_boot >= 2, got {n_images} and {n_boot}")
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rng.integers(0, n_images, n_images)) for _ in range(n_boot)], dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.std(ddof=1)) if values.size >= 2 else float("nan")
+
+
+def combined_interval(per_seed: Sequence[float] | np.ndarray, image_se: float,
+                      confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high) of a per-seed contrast whose mean also carries test-image error ``image_se``: the standard
+    error is sqrt(s^2 / n + image_se^2), s the spread between seeds, with Student t at n - 1 degrees of freedom. With
+    one seed the interval holds the image error only (normal quantile): it says how precisely the images measure
+    that one network, not whether another seed would agree."""
+    from scipy import stats as _stats
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    x = np.asarray(per_seed, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)):
+        raise ValueError(f"per_seed must be a non-empty 1-D array of finite numbers, got {per_seed!r}")
+    if not (np.isfinite(image_se) and image_se >= 0):
+        raise ValueError(f"image_se must be finite and >= 0, got {image_se}")
+    mean = float(x.mean())
+    if x.size == 1:
+        half = float(_stats.norm.ppf(0.5 + confidence / 2) * image_se)
+    else:
+        se = np.sqrt(x.var(ddof=1) / x.size + image_se**2)
+        half = float(_stats.t.ppf(0.5 + confidence / 2, x.size - 1) * se)
+    return mean, mean - half, mean + half
+
+
+def verdict_from_interval(n_seeds: int, mean: float, low: float, high: float, expected_sign: int) -> str:
+    """The verdict rule on an interval: "not enough seeds" with one seed whatever the interval; otherwise
+    "reproduced" / "contradicted" when it excludes zero on the claimed / other side, else "not resolved"."""
     if expected_sign not in (-1, 1):
         raise ValueError(f"expected_sign must be -1 or +1, got {expected_sign}")
-    mean, low, high = t_interval(diffs, confidence)
-    if not np.isfinite(low):
+    if n_seeds < 2 or not (np.isfinite(low) and np.isfinite(high)):
         return "not enough seeds"
     if low > 0 or high < 0:
         return "reproduced" if np.sign(mean) == expected_sign else "contradicted"
     return "not resolved"
+
+
+def verdict(diffs: Sequence[float] | np.ndarray, expected_sign: int, confidence: float = 0.95) -> str:
+    """The verdict on a claimed effect from its per-seed paired differences: "reproduced" when the t-interval
+    excludes zero on the claimed side, "contradicted" when it excludes zero on the other side, "not resolved"
+    when it contains zero, and "not enough seeds" with a single seed."""
+    mean, low, high = t_interval(diffs, confidence)
+    return verdict_from_interval(len(np.atleast_1d(diffs)), mean, low, high, expected_sign)

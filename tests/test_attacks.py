@@ -233,3 +233,22 @@ def test_input_validation(task):
         robustness_curve(model, x, y, [0.1], attack="cw", progress=False)
     with pytest.raises(ValueError, match="eps"):
         robustness_curve(model, x, y, [0.1, -0.1], progress=False)
+
+
+def test_per_image_outcomes_are_each_images_own_attack(task) -> None:
+    """robustness_outcomes marks image i correct at eps exactly when the attack on image i alone leaves it correct
+    (FGSM is deterministic and per-example), its mean is robustness_curve, and eps = 0 is clean correctness."""
+    from onen.attacks import robustness_outcomes
+
+    model, x, y = task
+    grid = [0.0, 0.05, 0.1]
+    outcomes = robustness_outcomes(model, x, y, grid, attack="fgsm", batch_size=128, progress=False)
+    assert outcomes.shape == (3, x.shape[0]) and outcomes.dtype == bool
+    np.testing.assert_array_equal(outcomes.mean(1), robustness_curve(model, x, y, grid, attack="fgsm",
+                                                                     batch_size=128, progress=False))
+    with torch.no_grad():
+        np.testing.assert_array_equal(outcomes[0], (model(x).argmax(1) == y).numpy())
+    for i in (0, 17, 301):
+        alone = fgsm(model, x[i:i + 1], y[i:i + 1], 0.1)
+        with torch.no_grad():
+            assert bool(model(alone).argmax(1) == y[i]) == outcomes[2, i]

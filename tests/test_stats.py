@@ -57,3 +57,42 @@ def test_eps_at_half_interpolates_between_grid_points() -> None:
     assert eps_at_half(eps, [0.4, 0.3, 0.2, 0.0], clean=0.9) == 0.0
     with pytest.raises(ValueError):
         eps_at_half([0.0, 0.0], [0.9, 0.1], clean=0.9)
+
+
+def test_paired_bootstrap_matches_the_analytic_standard_error() -> None:
+    """For the difference of two accuracies on the same images the bootstrap SE converges to sd(a - b) / sqrt(N)
+    (population sd); pairing matters: the unpaired formula is twice as large here."""
+    from onen.stats import bootstrap_se
+
+    rng = np.random.default_rng(1)
+    a = rng.random(400) < 0.7
+    b = a.copy()
+    flip = rng.choice(400, 40, replace=False)
+    b[flip] = ~b[flip]  # the two networks disagree on 10% of the images
+    d = a.astype(float) - b.astype(float)
+    analytic = d.std() / np.sqrt(400)
+    se = bootstrap_se(lambda idx: a[idx].mean() - b[idx].mean(), 400, n_boot=3000, seed=0)
+    assert se == pytest.approx(analytic, rel=0.08)
+    unpaired = np.sqrt(a.var() / 400 + b.var() / 400)
+    assert unpaired > 2 * se
+    assert math.isnan(bootstrap_se(lambda idx: float("nan"), 10))  # no finite replicate
+    with pytest.raises(ValueError):
+        bootstrap_se(lambda idx: 0.0, 0)
+
+
+def test_combined_interval_by_hand() -> None:
+    from onen.stats import combined_interval, t_interval, verdict_from_interval
+
+    mean, low, high = combined_interval([1.0, 2.0, 3.0], 0.5)
+    half = 4.302652729911275 * np.sqrt(1.0 / 3 + 0.25)  # t(0.975, 2) * sqrt(s^2 / n + se^2)
+    assert (mean, low, high) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+    assert combined_interval([1.0, 2.0, 3.0], 0.0) == pytest.approx(t_interval([1.0, 2.0, 3.0]))
+    one = combined_interval([0.3], 0.1)
+    assert one == pytest.approx((0.3, 0.3 - 1.959963984540054 * 0.1, 0.3 + 1.959963984540054 * 0.1))
+    assert verdict_from_interval(1, *one, expected_sign=1) == "not enough seeds"
+    assert verdict_from_interval(3, mean, low, high, 1) == "not resolved"
+    assert verdict_from_interval(3, 2.0, 0.5, 3.5, 1) == "reproduced"
+    assert verdict_from_interval(3, 2.0, 0.5, 3.5, -1) == "contradicted"
+    for bad in (float("nan"), -0.1):
+        with pytest.raises(ValueError):
+            combined_interval([1.0, 2.0], bad)
