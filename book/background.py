@@ -29,7 +29,7 @@
 profile = "quick"
 device = "auto"
 seeds = [0]
-results_dir = "results/quick"
+results_dir = None  # None: results/<profile>
 
 # %%
 

@@ -30,7 +30,7 @@
 profile = "quick"
 device = "auto"
 seeds = None
-results_dir = "results/quick"
+results_dir = None  # None: results/<profile>
 
 # %%
 import matplotlib.pyplot as plt

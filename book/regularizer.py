@@ -28,7 +28,7 @@
 profile = "quick"
 device = "auto"
 seeds = None
-results_dir = "results/quick"
+results_dir = None  # None: results/<profile>
 
 # %%
 import dataclasses

@@ -681,7 +681,7 @@ def audit_run(config: TrainConfig, audit: AuditConfig, results_dir: str, device:
     if not isinstance(audit, AuditConfig):
         raise TypeError(f"audit must be an AuditConfig, got {type(audit).__name__}")
     dev = experiments.resolve_device(device)
-    progress = experiments._interactive() if progress is None else progress
+    progress = experiments.interactive() if progress is None else progress
     source = None if transfer_source is None or transfer_source.to_dict() == config.to_dict() else transfer_source
 
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from .profiles import PROFILES
+
 KERNEL = "python3"
 # The inline backend makes figures (and glued figures) render as PNG outputs; a non-interactive MPLBACKEND such as Agg,
 # set for scripts and tests, would otherwise leave the notebooks without images.
@@ -248,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m onen.book", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = argparse.ArgumentParser(add_help=False)
-    run.add_argument("--profile", default="quick", choices=["quick", "paper"])
+    run.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     run.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the profile's seeds")
     run.add_argument("--results-dir", default=None, help="default: results/<profile>")

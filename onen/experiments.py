@@ -83,7 +83,8 @@ def checkpoint_dir() -> Path:
     return Path(os.environ.get(CHECKPOINTS_ENV) or Path.home() / ".onen" / "checkpoints")
 
 
-def _interactive() -> bool:
+def interactive() -> bool:
+    """Whether progress bars belong on stderr: a terminal, not a notebook or a log file."""
     return sys.stderr.isatty()
 
 
@@ -120,7 +121,7 @@ def run(config: TrainConfig, evaluation: EvalConfig, results_dir: str, device: s
     """
     dev = resolve_device(device)
     key = _run_key(config, evaluation)
-    progress = _interactive() if progress is None else progress
+    progress = interactive() if progress is None else progress
 
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         began = time.perf_counter()

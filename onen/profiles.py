@@ -42,6 +42,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "shallow": dict(widths=[1000], lr=1e-3, epochs=4, batch_size=1000, train_subset=20000, eigen_subset=5000),
         "mlp": dict(lr=1e-3, epochs=3, batch_size=1000, train_subset=20000, eigen_subset=5000),
         "cnn": dict(lr=1e-3, epochs=3, batch_size=3000, train_subset=18000, eigen_subset=5000),
+        "corruptions": dict(test_subset=1000, severities=(3,)),
+        # the attack audit: 500 images (about ±4.5 points at 50%), a short grid that reaches zero for every net
+        "audit": dict(n_images=500, eps=(0.0, 0.05, 0.1, 0.2, 0.3)),
         "eval": EvalConfig(test_subset=500, eps_fgsm=QUICK_EPS, eps_pgd=QUICK_EPS,
                            noise_sigmas=[0.0, 0.1, 0.2, 0.4, 0.8], pgd_steps=20, spectrum_subset=3000,
                            store_outcomes=True),
@@ -56,6 +59,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "deep_betas": [1, 2, 5],
         "shallow": dict(widths=[2000], lr=1e-3, epochs=50, batch_size=3500),
         "mlp": dict(lr=1e-4, epochs=100, batch_size=1500),
+        "corruptions": dict(test_subset=None, severities=(1, 2, 3, 4, 5)),
+        # 2500 images: about ±2 points at 50%, as the audit asks
+        "audit": dict(n_images=2500, eps=(0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5)),
         "cnn": dict(lr=1e-4, epochs=100, batch_size=6000),
         "eval": EvalConfig(test_subset=None, eps_fgsm=PAPER_EPS, eps_pgd=PAPER_EPS,
                            noise_sigmas=[0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0], pgd_steps=40),
@@ -72,10 +78,10 @@ def _check(profile: str) -> dict[str, Any]:
     return PROFILES[profile]
 
 
-def results_dir_for(profile: str, results_dir: str) -> str:
-    """A chapter's results folder: the default "results/quick" becomes "results/<profile>" for another profile."""
+def results_dir_for(profile: str, results_dir: str | None) -> str:
+    """A chapter's results folder: ``results_dir`` as given, or "results/<profile>" when it is None."""
     _check(profile)
-    return f"results/{profile}" if results_dir == "results/quick" else results_dir
+    return f"results/{profile}" if results_dir is None else str(results_dir)
 
 
 def committed_results(profile: str) -> Path:
@@ -197,3 +203,33 @@ def chapter_variants(chapter: str, profile: str) -> dict[str, tuple[TrainConfig,
     else:
         raise ValueError(f"chapter must be one of {CHAPTER_VARIANTS}, got {chapter!r}")
     return {f"{arch.upper()} {name}": (cfg, ev) for arch in ("mlp", "cnn") for name, cfg in makers(arch, profile).items()}
+
+
+def book_networks(profile: str) -> dict[str, TrainConfig]:
+    """Every network of sections 4.1-4.3, named "shallow <variant>", "MLP <variant>" or "CNN <variant>" (a network
+    that two chapters share appears once)."""
+    networks = {f"shallow {name}": config for name, config in shallow_variants(profile).items()}
+    for chapter in ("deep_last_layer", "deep_all_layers"):
+        networks.update({name: config for name, (config, _) in chapter_variants(chapter, profile).items()})
+    return networks
+
+
+def corruption_config(profile: str) -> "CorruptionConfig":
+    """The corrupted test images of the common-corruptions chapter: 1000 images at MNIST-C's own severity (3) in the
+    quick profile, all 10000 at severities 1-5 in the paper profile."""
+    from .corruption_eval import CorruptionConfig
+
+    return CorruptionConfig(**_check(profile)["corruptions"])
+
+
+def audit_config(profile: str) -> "AuditConfig":
+    """The attack audit's settings (:class:`onen.audit.AuditConfig`; budgets at the module's defaults)."""
+    from .audit import AuditConfig
+
+    return AuditConfig(**_check(profile)["audit"])
+
+
+def transfer_source(name: str, profile: str) -> TrainConfig:
+    """The Vanilla network of the same architecture as the book network ``name`` ("shallow ...", "MLP ...",
+    "CNN ..."): the source of the audit's transfer attack."""
+    return book_networks(profile)[name.split(" ", 1)[0] + " Vanilla"]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .cache import CachedResult, cached, lookup
-from .experiments import _interactive, train_resumable
+from .experiments import interactive, train_resumable
 from .spectrum import TargetScore, layer_spectra, target_score
 from .training import TrainConfig, evaluate_accuracy, resolve_device
 
@@ -64,7 +64,7 @@ def search_point(config: TrainConfig, spectrum_images: int | None, results_dir: 
     """
     dev = resolve_device(device)
     key = _key(config, spectrum_images)
-    progress = _interactive() if progress is None else progress
+    progress = interactive() if progress is None else progress
 
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         model, history, test_split = train_resumable(config, dev, progress, results_dir, test_each_epoch=False)

@@ -19,8 +19,8 @@ from onen.cache import CODE_VERSION
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = Path(__file__).with_name("result_code_fingerprint.json")
 # every module whose code decides a number that the cache stores
-MODULES = ("attacks", "config", "data", "experiments", "features", "jacobian", "models", "regularizers", "search",
-           "spectrum", "training", "whiten")
+MODULES = ("attacks", "audit", "config", "corruption_eval", "corruptions", "data", "experiments", "features", "jacobian",
+           "models", "regularizers", "search", "spectrum", "training", "whiten")
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:

@@ -131,3 +131,24 @@ def test_every_profile_batch_is_as_wide_as_the_layers_its_paper_basis_regularize
                     continue
                 widths = [config.widths[i] for i in layer_indices(config.spectral_layers, len(config.widths))]
                 assert config.batch_size >= max(widths), (profile, name, config.batch_size, widths)
+
+
+def test_results_dir_for_defaults_to_the_profiles_folder_and_keeps_a_given_one() -> None:
+    assert profiles.results_dir_for("paper", None) == "results/paper"
+    assert profiles.results_dir_for("quick", None) == "results/quick"
+    assert profiles.results_dir_for("paper", "results/quick") == "results/quick"  # as given, never rewritten
+    with pytest.raises(ValueError):
+        profiles.results_dir_for("papr", None)
+
+
+def test_book_networks_cover_every_chapter_once() -> None:
+    for profile in profiles.PROFILES:
+        networks = profiles.book_networks(profile)
+        expected = {f"shallow {n}" for n in profiles.shallow_variants(profile)}
+        for chapter in ("deep_last_layer", "deep_all_layers"):
+            expected |= set(profiles.chapter_variants(chapter, profile))
+        assert set(networks) == expected
+        for name in networks:
+            source = profiles.transfer_source(name, profile)
+            assert source.regularizer == "none" and not source.batchnorm and source.whiten_after is None
+            assert source.arch == networks[name].arch

@@ -1,0 +1,131 @@
+"""Common-corruption accuracy of a trained network, cached like :func:`onen.experiments.run`.
+
+One call of :func:`corruption_run` = one trained network (one seed) and its accuracy on the test images under every
+MNIST-C corruption (:mod:`onen.corruptions`) at every severity asked for, with the per-image outcomes, so that
+intervals can resample the images. The network comes from :func:`onen.experiments.train_resumable`: a network that a
+chapter has already trained is loaded from its final checkpoint, not trained again.
+
+Every network is scored on the same corrupted images (the test subset drawn with seed 0, as the attacks use, and each
+corruption drawn with :attr:`CorruptionConfig.seed`), so differences between networks are paired.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .attacks import eval_mode
+from .cache import CachedResult, cached
+from .config import TrainConfig
+from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
+from .data import Split, load
+from .experiments import interactive, train_resumable
+from .training import evaluate_accuracy, resolve_device
+
+
+@dataclass(frozen=True)
+class CorruptionConfig:
+    """Which corrupted test images a network is scored on.
+
+    test_subset: test images (None: all 10000); severities: 1..5 (3 is MNIST-C's own setting); corruptions: names of
+    :data:`onen.corruptions.CORRUPTIONS`; seed: the corruptions' random draws; batch_size: images per forward pass.
+    """
+
+    test_subset: int | None = 1000
+    severities: tuple[int, ...] = (3,)
+    corruptions: tuple[str, ...] = CORRUPTIONS
+    seed: int = 0
+    batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severities", tuple(self.severities))
+        object.__setattr__(self, "corruptions", tuple(self.corruptions))
+        if self.test_subset is not None and (isinstance(self.test_subset, bool) or not isinstance(self.test_subset, int)
+                                             or self.test_subset < 1):
+            raise ValueError(f"test_subset must be None or a positive integer, got {self.test_subset!r}")
+        if not self.severities or any(s not in SEVERITIES or isinstance(s, bool) for s in self.severities):
+            raise ValueError(f"severities must be a non-empty list drawn from {SEVERITIES}, got {self.severities!r}")
+        if list(self.severities) != sorted(set(self.severities)):
+            raise ValueError(f"severities must be ascending without repeats, got {self.severities!r}")
+        unknown = [c for c in self.corruptions if c not in CORRUPTIONS]
+        if not self.corruptions or unknown or len(set(self.corruptions)) != len(self.corruptions):
+            raise ValueError(f"corruptions must be distinct names from {CORRUPTIONS}, got {self.corruptions!r}")
+        for name in ("seed", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
+                raise ValueError(f"{name} must be a {'positive' if name == 'batch_size' else 'non-negative'} integer, "
+                                 f"got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["severities"], d["corruptions"] = list(self.severities), list(self.corruptions)
+        del d["batch_size"]  # changes no result
+        return d
+
+
+_CORRUPTED: dict[tuple[Any, ...], torch.Tensor] = {}
+
+
+def corrupted_images(images: torch.Tensor, name: str, severity: int, seed: int) -> torch.Tensor:
+    """:func:`onen.corruptions.corrupt`, remembered per process by a digest of the images' bytes: every network of a
+    chapter is scored on the same corrupted images, which are drawn once."""
+    digest = hashlib.blake2b(images.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).hexdigest()
+    key = (digest, tuple(images.shape), str(images.dtype), name, severity, seed, str(images.device))
+    if key not in _CORRUPTED:
+        _CORRUPTED[key] = corrupt(images, name, severity=severity, seed=seed)
+    return _CORRUPTED[key]
+
+
+@torch.no_grad()
+def outcomes(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> np.ndarray:
+    """Which images ``model`` classifies correctly, bool [N], in eval mode (restored)."""
+    with eval_mode(model):
+        parts = [(model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).cpu()
+                 for i in range(0, images.shape[0], batch_size)]
+    return torch.cat(parts).numpy()
+
+
+def evaluate(model: torch.nn.Module, test: Split,
+             corruption: CorruptionConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Arrays ``correct`` bool [n_corruptions, n_severities, N] and ``accuracy`` float64 [n_corruptions,
+    n_severities], ``clean_correct`` bool [N]; meta ``clean_accuracy`` on the same N images."""
+    images, labels = test.images, test.labels
+    correct = np.stack([np.stack([outcomes(model, corrupted_images(images, name, s, corruption.seed),
+                                           labels, corruption.batch_size)
+                                  for s in corruption.severities]) for name in corruption.corruptions])
+    clean = outcomes(model, images, labels, corruption.batch_size)
+    arrays = {"correct": correct, "accuracy": correct.mean(axis=2, dtype=np.float64), "clean_correct": clean}
+    return arrays, {"clean_accuracy": float(clean.mean()), "corruptions": list(corruption.corruptions),
+                    "severities": list(corruption.severities)}
+
+
+def corruption_run(config: TrainConfig, corruption: CorruptionConfig, results_dir: str, device: str = "auto",
+                   progress: bool | None = None) -> CachedResult:
+    """The network of ``config`` (trained, or loaded from its checkpoint) scored on the corrupted test images of
+    ``corruption``; cached under ``results_dir/corruptions``. Honours ``ONEN_CACHE_ONLY`` as :func:`run` does."""
+    dev = resolve_device(device)
+    progress = interactive() if progress is None else progress
+
+    def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        model, _, test_split = train_resumable(config, dev, progress, results_dir)
+        test = test_split.subset(corruption.test_subset, seed=0)
+        arrays, meta = evaluate(model, test, corruption)
+        meta["full_test_accuracy"] = evaluate_accuracy(model, test_split)
+        return arrays, meta
+
+    key = {"train": config.to_dict(), "corruptions": corruption.to_dict()}
+    return cached("corruptions", key, compute, results_dir, seed=config.seed, device=str(dev))
+
+
+def dataset_available(name: str) -> bool:
+    """Whether :func:`onen.data.load` finds dataset ``name`` on this machine (without downloading it)."""
+    try:
+        load(name, "test", "cpu", download=False)
+    except (FileNotFoundError, OSError):
+        return False
+    return True
