@@ -19,6 +19,7 @@ Run: PYTHONPATH=. python benchmarks/bench_spectral.py [--device cpu|cuda] [--rep
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -67,6 +68,8 @@ def main() -> None:
     batch, width, repeats = args.batch, args.width, args.repeats
     torch.manual_seed(0)
 
+    print(f"load average at start {os.getloadavg()[0]:.1f} (other work on the machine slows every row alike: the "
+          "rows are timed round-robin, so their ratios hold up better than their times)")
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"batch {batch}, width {width}, median of {repeats} (after warm-up)")
 

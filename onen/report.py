@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .cache import CachedResult
-from .stats import mean_and_spread
+from .stats import mean_and_spread, verdict_from_interval
 from .plotting import colours, plot_curve, plot_spectra
 from .regularizers import layer_indices
 from .tables import Table
@@ -257,16 +257,12 @@ def paired_effect(results: Results, better: str, worse: str, attack: str = "pgd"
 
 
 def verdict(effect: float, stderr: float, n_seeds: int, expected_sign: int = 1) -> str:
-    """Words for an effect: the claimed direction with |mean| > 2 standard errors is 'reproduced'; the claimed
-    direction within noise is 'direction agrees, not significant'; the opposite direction is 'not reproduced'.
-    With one seed there is no spread, which the verdict says."""
-    agrees = np.sign(effect) == expected_sign and effect != 0
-    if n_seeds < 2:
-        return "direction agrees (1 seed, no spread)" if agrees else "not reproduced (1 seed, no spread)"
-    if agrees and abs(effect) > 2 * stderr:
-        return "reproduced"
-    if agrees:
-        return "direction agrees, not significant"
-    if abs(effect) > 2 * stderr:
-        return "not reproduced (significant opposite effect)"
-    return "not reproduced (no significant effect)"
+    """The book's verdict rule (chapter "What reproduced") on a paired effect over ``n_seeds`` seeds with standard
+    error ``stderr``: its 95% Student-t interval (n - 1 degrees of freedom) decides "reproduced" (excludes zero on the
+    claimed side), "contradicted" (on the other side) or "not resolved"; one seed is "not enough seeds"."""
+    if n_seeds < 2 or not np.isfinite(stderr):
+        return verdict_from_interval(1, effect, float("nan"), float("nan"), expected_sign)
+    from scipy import stats as _stats
+
+    half = float(_stats.t.ppf(0.975, n_seeds - 1) * stderr)
+    return verdict_from_interval(n_seeds, effect, effect - half, effect + half, expected_sign)

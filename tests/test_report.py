@@ -171,3 +171,12 @@ def test_closest_beta_picks_the_spectrum_nearest_its_target_and_ignores_robustne
     assert report.closest_beta(tie, "SpecReg (last)")[0] == "SpecReg (last) β=3"
     with pytest.raises(ValueError):
         report.closest_beta(results, "SpecReg (all)")
+
+
+def test_verdict_words_follow_the_t_interval_rule() -> None:
+    assert report.verdict(0.05, float("nan"), 1) == "not enough seeds"  # never "agrees" on one seed
+    assert report.verdict(-0.05, 0.0, 1, expected_sign=-1) == "not enough seeds"
+    # t(0.975, 2) = 4.303: an effect of 1.0 with standard error 0.2 excludes zero, with 0.25 it does not
+    assert report.verdict(1.0, 0.2, 3) == "reproduced"
+    assert report.verdict(1.0, 0.25, 3) == "not resolved"
+    assert report.verdict(1.0, 0.2, 3, expected_sign=-1) == "contradicted"
