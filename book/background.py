@@ -48,18 +48,11 @@ from onen.spectrum import covariance, eigenvalues_descending, fit_power_law
 
 results_dir = profiles.results_dir_for(profile, results_dir)
 seed = int(seeds[0]) if seeds else 0
-SETTINGS = {
-    # circle: points, frequencies K (2K dimensions), exponents; stretch: frequencies of the analytic sum
-    # networks: depth, width, points on the circle, weight variances, bias variance; pixels: images per dataset
-    "quick": dict(circle_points=2048, pixel_images={"mnist": 10000, "fashion_mnist": 10000, "cifar10": 5000},
-                  network_points=1024),
-    "paper": dict(circle_points=4096, pixel_images={"mnist": None, "fashion_mnist": None, "cifar10": None},
-                  network_points=4096),
-}
-if profile not in SETTINGS:
-    raise ValueError(f"profile must be one of {sorted(SETTINGS)}, got {profile!r}")
-settings = dict(SETTINGS[profile], n_freq=500, alphas=[1.0, 2.0, 3.0, 4.0, 5.0], stretch_freq=100_000,
-                depth=10, width=1000, sigma_w2=[0.5, 1.5, 4.0, 16.0], sigma_b2=0.05, fit_ranks=(11, 500))
+# circle: points, frequencies K (2K dimensions), exponents; stretch: frequencies of the analytic sum
+# networks: depth, width, points on the circle, weight variances, bias variance; pixels: images per dataset
+settings = dict(profiles.background_settings(profile), n_freq=500, alphas=[1.0, 2.0, 3.0, 4.0, 5.0],
+                stretch_freq=100_000, depth=10, width=1000, sigma_w2=[0.5, 1.5, 4.0, 16.0], sigma_b2=0.05,
+                fit_ranks=(11, 500))
 ranks = settings["fit_ranks"]
 # everything here runs on the CPU whatever `device` says (the largest products are 3072 x 3072); the linear algebra
 # goes through torch alone, so that numpy's and torch's thread pools never wait for each other

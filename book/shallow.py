@@ -21,7 +21,7 @@
 # - **SpecReg-BN β=1**: the same with the spectral regularizer, the pair the authors' note on section 4.1 describes
 #   (BatchNorm on for both);
 # - **Whitened**: the hidden layer whitened (a flat spectrum, the opposite extreme of a fast decay);
-# - **SpecReg β=1, 2, 5**: cross-entropy plus the spectral regularizer of the previous chapter on the hidden layer,
+# - **SpecReg β=1, 2, 5**: cross-entropy plus the spectral regularizer of {doc}`regularizer` on the hidden layer,
 #   with the paper's eigenbasis (recomputed once per epoch);
 # - **SpecReg β=1, 2, 5 tracked**: the same penalty read through the tracked eigenbasis of
 #   {ref}`sec-regularizer-tracked`, which follows the network after every step.
@@ -319,7 +319,7 @@ report.summary_table(paper_results, layers=[0], caption="Paper profile, computed
 # %% [markdown]
 # ### Where the tracked basis reaches 1/n at this scale
 #
-# The regularizer chapter searches the penalty weight and the learning rate for a setting whose spectrum reaches
+# The eigenbasis chapter searches the penalty weight and the learning rate for a setting whose spectrum reaches
 # its target ({ref}`sec-regularizer-search`). At the paper's scale the same search trains the 784-2000-10 network
 # for 50 epochs with the tracked basis at each (learning rate, $\beta$) of the table below, and scores the hidden layer on all 10000 test images over the penalized ranks 12-2000.
 

@@ -233,3 +233,46 @@ def transfer_source(name: str, profile: str) -> TrainConfig:
     """The Vanilla network of the same architecture as the book network ``name`` ("shallow ...", "MLP ...",
     "CNN ..."): the source of the audit's transfer attack."""
     return book_networks(profile)[name.split(" ", 1)[0] + " Vanilla"]
+
+
+# The regularizer chapters' small net (784-[width]-10 tanh, Adam with AMSGrad, batch >= width) and their studies.
+REGULARIZER_SETTINGS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "seeds": [0],
+        "train": dict(widths=[500], lr=1e-3, epochs=3, batch_size=500, train_subset=10000, eigen_subset=3000),
+        "attack_images": 300, "pgd_steps": 20, "spectrum_images": 2000, "drift_every": 5,
+        "batch_study_draws": 20, "refresh_every": 5, "heldout_images": 5000,
+    },
+    "paper": {
+        "seeds": [0, 1, 2],
+        "train": dict(widths=[2000], lr=1e-3, epochs=50, batch_size=3500, train_subset=None, eigen_subset=None),
+        "attack_images": None, "pgd_steps": 40, "spectrum_images": None, "drift_every": 4,
+        "batch_study_draws": 100, "refresh_every": 5, "heldout_images": 10000,
+    },
+}
+
+# The background chapter: points on the circle, points through the random networks, images per pixel dataset.
+BACKGROUND_SETTINGS: dict[str, dict[str, Any]] = {
+    "quick": dict(circle_points=2048, pixel_images={"mnist": 10000, "fashion_mnist": 10000, "cifar10": 5000},
+                  network_points=1024),
+    "paper": dict(circle_points=4096, pixel_images={"mnist": None, "fashion_mnist": None, "cifar10": None},
+                  network_points=4096),
+}
+
+
+def regularizer_settings(profile: str) -> dict[str, Any]:
+    """A copy of the settings of the chapters on the regularizer and its eigenbasis: seeds, the small net's training
+    (``train``), attack and spectrum images, PGD steps, and the drift, refresh, held-out and batch-size studies."""
+    import copy
+
+    _check(profile)
+    return copy.deepcopy(REGULARIZER_SETTINGS[profile])
+
+
+def background_settings(profile: str) -> dict[str, Any]:
+    """A copy of the background chapter's sizes: ``circle_points``, ``network_points`` and ``pixel_images`` (images
+    per dataset, None: all)."""
+    import copy
+
+    _check(profile)
+    return copy.deepcopy(BACKGROUND_SETTINGS[profile])

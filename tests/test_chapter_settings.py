@@ -1,0 +1,70 @@
+"""The chapters' own settings live in onen.profiles: the regularizer and eigenbasis chapters read
+``regularizer_settings``, the background chapter ``background_settings`` (no MNIST needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from onen import profiles
+from onen.training import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("settings", [profiles.regularizer_settings, profiles.background_settings])
+def test_an_unknown_profile_is_refused_with_the_profiles_error(settings) -> None:
+    with pytest.raises(ValueError, match="profile must be one of"):
+        settings("papr")
+    for profile in profiles.PROFILES:
+        assert settings(profile)  # every profile of the book has them
+
+
+def test_the_regularizer_settings_are_the_chapters_values() -> None:
+    quick, paper = profiles.regularizer_settings("quick"), profiles.regularizer_settings("paper")
+    assert quick == {
+        "seeds": [0],
+        "train": dict(widths=[500], lr=1e-3, epochs=3, batch_size=500, train_subset=10000, eigen_subset=3000),
+        "attack_images": 300, "pgd_steps": 20, "spectrum_images": 2000, "drift_every": 5,
+        "batch_study_draws": 20, "refresh_every": 5, "heldout_images": 5000,
+    }
+    assert paper == {
+        "seeds": [0, 1, 2],
+        "train": dict(widths=[2000], lr=1e-3, epochs=50, batch_size=3500, train_subset=None, eigen_subset=None),
+        "attack_images": None, "pgd_steps": 40, "spectrum_images": None, "drift_every": 4,
+        "batch_study_draws": 100, "refresh_every": 5, "heldout_images": 10000,
+    }
+    net = TrainConfig(arch="mlp", activation="tanh", regularizer="spectral", **quick["train"])
+    assert (net.widths, net.batch_size) == ([500], 500)  # 784-500-10 at batch 500
+    for settings in (quick, paper):
+        assert settings["train"]["batch_size"] >= max(settings["train"]["widths"])  # the paper's basis needs B >= N
+    # the search of the eigenbasis chapter trains the same small net in the quick profile
+    assert profiles.PROFILES["quick"]["search"]["train"] == quick["train"]
+
+
+def test_the_background_settings_are_the_chapters_values() -> None:
+    assert profiles.background_settings("quick") == dict(
+        circle_points=2048, pixel_images={"mnist": 10000, "fashion_mnist": 10000, "cifar10": 5000}, network_points=1024)
+    assert profiles.background_settings("paper") == dict(
+        circle_points=4096, pixel_images={"mnist": None, "fashion_mnist": None, "cifar10": None}, network_points=4096)
+
+
+def test_the_settings_come_back_as_copies() -> None:
+    settings = profiles.regularizer_settings("quick")
+    settings["train"]["widths"].append(7)
+    settings["seeds"].clear()
+    background = profiles.background_settings("quick")
+    background["pixel_images"]["mnist"] = 1
+    assert profiles.regularizer_settings("quick")["train"]["widths"] == [500]
+    assert profiles.regularizer_settings("quick")["seeds"] == [0]
+    assert profiles.background_settings("quick")["pixel_images"]["mnist"] == 10000
+
+
+@pytest.mark.parametrize("chapter, call", [("regularizer", "profiles.regularizer_settings(profile)"),
+                                           ("eigenbasis", "profiles.regularizer_settings(profile)"),
+                                           ("background", "profiles.background_settings(profile)")])
+def test_the_chapters_read_their_settings_from_the_profiles(chapter: str, call: str) -> None:
+    source = (REPO / "book" / f"{chapter}.py").read_text(encoding="utf-8")
+    assert call in source
+    assert "PROFILES = {" not in source and "SETTINGS = {" not in source  # no private table beside it
