@@ -63,7 +63,8 @@ def _evaluate(model: torch.nn.Module, test: Split, config: TrainConfig, evaluati
     index = torch.as_tensor(evaluation.sensitivity_indices, device=test.labels.device)
     arrays["sensitivity"] = input_gradients(model, test.images[index], test.labels[index]).cpu().numpy()
     arrays["sensitivity_images"] = test.images[index].cpu().numpy()
-    meta = {"clean_accuracy": evaluate_accuracy(model, test), "widths": list(model.widths)}
+    meta = {"clean_accuracy": evaluate_accuracy(model, test), "widths": list(model.widths),
+            "clean_accuracy_attacked": evaluate_accuracy(model, attack_set)}
     return arrays, meta
 
 
