@@ -18,7 +18,8 @@ Attacks (all L-infinity, untargeted unless said, inputs in [0, 1]):
 - ``"square"``: ``torchattacks.Square``, a random search that only queries the model's logits (black-box), with the
   margin loss;
 - ``"worst"``: per image, the minimum over the attacks run: the image counts as robust only if every attack failed.
-  This is AutoAttack's ensemble robust accuracy.
+  This is AutoAttack's ensemble robust accuracy. In :func:`audit_run` it includes the transfer attack when one is
+  run.
 
 An image counts as robust at eps only if it is classified correctly both clean and under the attack; at eps = 0 the
 attacks are not run and every curve equals the clean accuracy. Each attack is run on the clean-correct images only
@@ -509,7 +510,8 @@ def masking_flags(curves: dict[str, np.ndarray], n_images: int, *, z: float = 2.
       ``z`` standard errors of the paired difference. A gradient-based attack with gradients that mean something is
       never beaten by a gradient-free one with a small budget, or by gradients of another network.
     - ``"restarts_matter"``: ten PGD restarts lower PGD's accuracy by more than ``restart_gap`` (2 points) at some
-      eps: a loss surface so rugged that the starting point decides the outcome.
+      eps, counted in images (more than ``restart_gap * n_images`` images broken by the later starts only): a loss
+      surface so rugged that the starting point decides the outcome.
     - ``"not_zero_at_largest_eps"``: at the largest eps the ensemble ("worst") leaves more than ``zero_level``
       (1%) plus ``z`` binomial standard errors, sqrt(zero_level (1 - zero_level) / N). An eps that large should break
       every image; only meaningful when the grid ends at a large radius (0.5 for MNIST).
@@ -565,11 +567,13 @@ def masking_flags(curves: dict[str, np.ndarray], n_images: int, *, z: float = 2.
                                                 f"{', '.join(black)} never beat the best of {', '.join(white)} "
                                                 f"beyond {z:g} paired SE")
 
-    # (b) restarts matter
+    # (b) restarts matter, counted in images (accuracies are fractions of n_images: comparing the difference of two
+    # floats with restart_gap would flag 10 images of 500 in one net and not in another, by rounding)
     if "pgd" in curves and "pgd_restarts" in curves:
-        gaps = acc("pgd") - acc("pgd_restarts")
-        k = int(np.argmax(gaps))
-        flags["restarts_matter"] = bool(gaps[k] > restart_gap)
+        gained = np.rint((acc("pgd") - acc("pgd_restarts")) * n_images).astype(np.int64)
+        k = int(np.argmax(gained))
+        gaps = gained / n_images
+        flags["restarts_matter"] = bool(gained[k] > restart_gap * n_images + 1e-9)
         reasons["restarts_matter"] = (f"largest gain of restarts over one PGD start: {gaps[k]:.1%} at eps={eps[k]:g} "
                                       f"({'>' if flags['restarts_matter'] else '<='} {restart_gap:.0%})")
     else:
@@ -655,6 +659,7 @@ class AuditConfig:
 def _audit_key(config: TrainConfig, audit: AuditConfig, source: TrainConfig | None) -> dict[str, Any]:
     key: dict[str, Any] = {"train": config.to_dict(), "audit": audit.to_dict()}
     if source is not None:
+        key["worst_includes_transfer"] = True  # results stored before the ensemble took the transfer attack in
         key["transfer_source"] = source.to_dict()
     return key
 
@@ -701,6 +706,9 @@ def audit_run(config: TrainConfig, audit: AuditConfig, results_dir: str, device:
                                       progress=progress)
             timings["transfer"] = np.array([time.perf_counter() - began])
             arrays.update(transfer=transfer["transfer"], correct_transfer=transfer["correct_transfer"])
+            # the ensemble counts an image as robust only if every attack run failed, the transfer attack included
+            arrays["correct_worst"] = arrays["correct_worst"] & transfer["correct_transfer"]
+            arrays["worst"] = arrays["correct_worst"].mean(axis=1)
         arrays["image_index"] = order.numpy().astype(np.int64)
         arrays["labels"] = subset.labels.cpu().numpy().astype(np.int64)
         flags = masking_flags(arrays, int(subset.labels.shape[0]))

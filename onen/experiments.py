@@ -12,12 +12,13 @@ Command line (used for paper-scale runs on a GPU; the chapters then load the cac
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -107,9 +108,32 @@ def train_resumable(config: TrainConfig, device: torch.device, progress: bool, r
         raise NotCached(f"{results_dir}: no cached result for {config.to_dict()} and {CACHE_ONLY_ENV} is set")
     train_split, test_split = dataset(config.dataset, "train", device), dataset(config.dataset, "test", device)
     checkpoint = checkpoint_dir() / f"{config_hash({'train': config.to_dict()})}.pt"
-    model, history = train(config, train_split, test_split if test_each_epoch else None, progress=progress,
-                           checkpoint=checkpoint)
+    with checkpoint_lock(checkpoint):
+        model, history = train(config, train_split, test_split if test_each_epoch else None, progress=progress,
+                               checkpoint=checkpoint)
     return model, history, test_split
+
+
+@contextlib.contextmanager
+def checkpoint_lock(checkpoint: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<checkpoint>.lock`` while a network trains from (and writes) ``checkpoint``.
+
+    Two processes asking for the same network (two chapters, or a chapter and the command line) would otherwise
+    both resume the same checkpoint and overwrite each other's epochs. The second one waits here until the first
+    has finished, then loads its finished checkpoint. Where ``fcntl`` does not exist (Windows) nothing is locked.
+    """
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(checkpoint.with_name(checkpoint.name + ".lock"), "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def run(config: TrainConfig, evaluation: EvalConfig, results_dir: str, device: str = "auto",

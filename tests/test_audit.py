@@ -240,6 +240,18 @@ def test_masking_flags_follow_their_definitions():
         restarted = base.copy()
         restarted[1, np.flatnonzero(base[1])[:int(share * n)]] = False
         assert masking_flags(make(pgd_restarts=restarted), n)["restarts_matter"] is flagged
+    # the 2-point threshold is counted in images: 10 of 500 is not more than 2%, 11 is, whatever the float rounding
+    m = 500
+    # 17/500 - 7/500 exceeds 0.02 in floating point although it is exactly 10 images
+    for pgd_acc, broken, flagged in ((17 / 500, 10, False), (0.414, 11, True), (0.3, 10, False), (0.7, 11, True)):
+        correct = np.zeros((2, m), dtype=bool)
+        correct[:, 0] = True
+        correct[1, :round(pgd_acc * m)] = True
+        restarted = correct.copy()
+        restarted[1, 1:1 + broken] = False
+        curves = {"eps": np.array([0.0, 0.1]), "pgd": correct.mean(1), "pgd_restarts": restarted.mean(1),
+                  "correct_pgd": correct, "correct_pgd_restarts": restarted}
+        assert masking_flags(curves, m)["restarts_matter"] is flagged, (pgd_acc, broken)
     # 5% left at the largest eps is not ~0; 1% is
     for share, flagged in ((0.05, True), (0.01, False)):
         left = base.copy()
@@ -349,7 +361,12 @@ def test_audit_run_cache_hit_equals_fresh_and_the_audit_is_in_the_key(tmp_path: 
     model, _, _ = experiments.train_resumable(config, torch.device("cpu"), False, str(tmp_path))
     direct = audit_curves(model, subset.images, subset.labels, audit.eps, **audit.curve_kwargs())
     for key, value in direct.items():
-        assert np.array_equal(fresh.arrays[key], value), key
+        if key not in ("worst", "correct_worst"):
+            assert np.array_equal(fresh.arrays[key], value), key
+    # the ensemble takes the transfer attack in: an image is robust only if the white-box attacks and transfer fail
+    expected = direct["correct_worst"] & fresh.arrays["correct_transfer"]
+    assert np.array_equal(fresh.arrays["correct_worst"], expected)
+    assert np.allclose(fresh.arrays["worst"], expected.mean(axis=1))
 
     monkeypatch.setenv(CACHE_ONLY_ENV, "1")  # from here on, anything not cached raises instead of training
     again = audit_run(config, audit, str(tmp_path), device="cpu", transfer_source=source, progress=False)

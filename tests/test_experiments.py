@@ -152,3 +152,30 @@ def test_book_networks_cover_every_chapter_once() -> None:
             source = profiles.transfer_source(name, profile)
             assert source.regularizer == "none" and not source.batchnorm and source.whiten_after is None
             assert source.arch == networks[name].arch
+
+
+def test_a_second_trainer_of_the_same_checkpoint_waits_for_the_first(tmp_path: Path) -> None:
+    """Two processes asking for one network must not resume the same checkpoint at once: the lock serialises them."""
+    import threading
+    import time
+
+    from onen.experiments import checkpoint_lock
+
+    checkpoint = tmp_path / "ck" / "abc.pt"
+    order: list[str] = []
+
+    def second() -> None:
+        with checkpoint_lock(checkpoint):
+            order.append("second")
+
+    with checkpoint_lock(checkpoint):
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.3)
+        order.append("first done")
+        assert thread.is_alive()  # still waiting for the lock
+    thread.join(timeout=5)
+    assert order == ["first done", "second"]
+    with checkpoint_lock(tmp_path / "ck" / "other.pt"):  # another network's lock is independent
+        with checkpoint_lock(checkpoint):
+            pass
