@@ -13,13 +13,19 @@ implementation of it pays. The table compares
    covariance and an eigendecomposition) spread over the steps of an epoch, against the tracked basis (a running
    covariance updated from each batch's features and an eigendecomposition every k steps, k = 1, 2, 5).
 
-Run: PYTHONPATH=. python benchmarks/bench_spectral.py [--device cpu|cuda] [--repeats 7]
+Run: PYTHONPATH=. python benchmarks/bench_spectral.py [--device cpu|cuda] [--repeats 10] [--out results.json]
+
+``--out`` writes the per-call times and the ratios as JSON with the machine they were measured on (the eigenbasis
+chapter reads ``benchmarks/results/bench_spectral_cpu.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -63,12 +69,14 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=2000)
     parser.add_argument("--eigen-images", type=int, default=60000, help="the paper's refresh uses all training images")
     parser.add_argument("--train-images", type=int, default=60000, help="sets the steps per epoch")
+    parser.add_argument("--out", default=None, help="write the times and ratios to this JSON file")
     args = parser.parse_args()
     device = torch.device(args.device)
     batch, width, repeats = args.batch, args.width, args.repeats
     torch.manual_seed(0)
 
-    print(f"load average at start {os.getloadavg()[0]:.1f} (other work on the machine slows every row alike: the "
+    load_at_start = os.getloadavg()[0]
+    print(f"load average at start {load_at_start:.1f} (other work on the machine slows every row alike: the "
           "rows are timed round-robin, so their ratios hold up better than their times)")
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"batch {batch}, width {width}, median of {repeats} (after warm-up)")
@@ -160,6 +168,25 @@ def main() -> None:
         step = med[f"tracked step k={k}"]
         print(f"tracked basis, eigendecomposition every {k} step(s): {step * 1e3:6.0f} ms per step = "
               f"{step / paper_step:.2f}x the paper's step, {step / med['vanilla step']:.2f}x vanilla (aim <= 1.5x paper)")
+    if args.out:
+        record = {
+            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                        "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                        "device": str(device), "load_average_start": load_at_start,
+                        "load_average_end": os.getloadavg()[0]},
+            "settings": {"batch": batch, "width": width, "repeats": repeats, "eigen_images": args.eigen_images,
+                         "steps_per_epoch": steps_per_epoch},
+            "seconds": {name: t for name, t in times.items()},
+            "summary_seconds": med | {"paper step": paper_step},
+            "ratios": {"spectral / vanilla": med["spectral step"] / med["vanilla step"],
+                       "penalty / matmul": med["penalty"] / med["matmul"],
+                       **{f"tracked k={k} / paper": med[f"tracked step k={k}"] / paper_step for k in tracked},
+                       **{f"tracked k={k} / vanilla": med[f"tracked step k={k}"] / med["vanilla step"]
+                          for k in tracked}},
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        with open(args.out, "w") as handle:
+            json.dump(record, handle, indent=1)
 
 
 if __name__ == "__main__":

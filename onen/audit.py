@@ -80,7 +80,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .attacks import eval_mode, pgd
-from .cache import CachedResult, cached
+from .cache import CachedResult, cached, lookup
 from .config import TrainConfig
 from .data import Split
 
@@ -509,9 +509,9 @@ def masking_flags(curves: dict[str, np.ndarray], n_images: int, *, z: float = 2.
       strongest white-box attack run (the per-eps minimum over pgd, pgd_restarts, apgd_ce, apgd_t) by more than
       ``z`` standard errors of the paired difference. A gradient-based attack with gradients that mean something is
       never beaten by a gradient-free one with a small budget, or by gradients of another network.
-    - ``"restarts_matter"``: ten PGD restarts lower PGD's accuracy by more than ``restart_gap`` (2 points) at some
-      eps, counted in images (more than ``restart_gap * n_images`` images broken by the later starts only): a loss
-      surface so rugged that the starting point decides the outcome.
+    - ``"restarts_matter"``: the extra PGD starts (``pgd_restarts``) lower PGD's accuracy by more than
+      ``restart_gap`` (2 points) at some eps, counted in images (more than ``restart_gap * n_images`` images broken
+      by the later starts only): a loss surface so rugged that the starting point decides the outcome.
     - ``"not_zero_at_largest_eps"``: at the largest eps the ensemble ("worst") leaves more than ``zero_level``
       (1%) plus ``z`` binomial standard errors, sqrt(zero_level (1 - zero_level) / N). An eps that large should break
       every image; only meaningful when the grid ends at a large radius (0.5 for MNIST).
@@ -662,6 +662,15 @@ def _audit_key(config: TrainConfig, audit: AuditConfig, source: TrainConfig | No
         key["worst_includes_transfer"] = True  # results stored before the ensemble took the transfer attack in
         key["transfer_source"] = source.to_dict()
     return key
+
+
+def stored_audit(config: TrainConfig, audit: AuditConfig, results_dir: str, *,
+                 transfer_source: TrainConfig | None = None) -> CachedResult | None:
+    """What :func:`audit_run` stored for these arguments under ``results_dir``, or None; never trains or attacks."""
+    if not isinstance(audit, AuditConfig):
+        raise TypeError(f"audit must be an AuditConfig, got {type(audit).__name__}")
+    source = None if transfer_source is None or transfer_source.to_dict() == config.to_dict() else transfer_source
+    return lookup("audit", _audit_key(config, audit, source), results_dir)
 
 
 def audit_run(config: TrainConfig, audit: AuditConfig, results_dir: str, device: str | torch.device = "auto", *,

@@ -368,6 +368,12 @@ def test_audit_run_cache_hit_equals_fresh_and_the_audit_is_in_the_key(tmp_path: 
     assert np.array_equal(fresh.arrays["correct_worst"], expected)
     assert np.allclose(fresh.arrays["worst"], expected.mean(axis=1))
 
+    from onen.audit import stored_audit
+
+    found = stored_audit(config, audit, str(tmp_path), transfer_source=source)
+    assert found is not None and np.array_equal(found.arrays["correct_worst"], fresh.arrays["correct_worst"])
+    assert stored_audit(config, audit, str(tmp_path)) is None  # without the source it is another entry
+    assert stored_audit(config, dataclasses.replace(audit, restarts=3), str(tmp_path), transfer_source=source) is None
     monkeypatch.setenv(CACHE_ONLY_ENV, "1")  # from here on, anything not cached raises instead of training
     again = audit_run(config, audit, str(tmp_path), device="cpu", transfer_source=source, progress=False)
     assert again.arrays.keys() == fresh.arrays.keys()
