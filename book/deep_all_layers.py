@@ -42,9 +42,8 @@ from onen import profiles, report
 from onen.experiments import run_seeds
 from onen.plotting import use_style
 
-results_dir = profiles.results_dir_for(profile, results_dir)
-seeds = profiles.seeds(profile) if seeds is None else [int(s) for s in seeds]
-evaluation = profiles.evaluation(profile)
+setup = profiles.chapter_setup(profile, results_dir, seeds, device)
+results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
 archs = {"mlp": "MLP 3x1000", "cnn": "CNN"}
 variants = {arch: profiles.all_layer_variants(arch, profile) for arch in archs}
 use_style()
@@ -58,8 +57,7 @@ use_style()
 # {cite}`hoffman2019`. The networks named Vanilla are the same configurations as in the previous chapter, so they are
 # loaded from its cache rather than retrained. {glue:md}`deep-all-bn-recalibrated`
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 glue("deep-all-bn-recalibrated", Markdown(
     "In this profile BatchNorm's running statistics are recomputed from the training images at the final weights "
     "(`recalibrate`), since a few dozen steps at momentum 0.1 leave them averaging earlier weights."
@@ -106,8 +104,7 @@ plt.close(fig)
 # and Jacobian regularization have no spectral target; their layers are scored against the same $1/n$ target, in
 # parentheses, for comparison.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for arch, name in archs.items():
     n_layers = len(variants[arch]["Vanilla"].widths)
     display(report.summary_table(results[arch], layers=list(range(n_layers)), caption=name))
@@ -123,17 +120,17 @@ for arch in archs:
     glue(f"deep-all-{arch}-beta", spec.split("β=")[1], display=False)
     for label, better, worse in [("spec", spec, "Vanilla"), ("jac", "Jacobian", "Vanilla"),
                                  ("jacspec", "Jacobian", spec)]:
-        effect, stderr, n = report.paired_effect(results[arch], better, worse)
-        glue(f"deep-all-{arch}-{label}", 100 * effect, display=False)
+        glue(f"deep-all-{arch}-{label}", report.paired_effect(results[arch], better, worse).mean, display=False)
     zero = [report.zero_crossing(r.arrays["eps_pgd"], r.arrays["acc_pgd"]) for r in results[arch]["Jacobian"]]
     glue(f"deep-all-{arch}-jaczero", "never within the grid" if np.any(np.isnan(zero)) else f"at ε = {max(zero):g}",
          display=False)
 
 # %% [markdown]
 # The rule picks $\beta$ = {glue:text}`deep-all-mlp-beta` (MLP) and {glue:text}`deep-all-cnn-beta` (CNN).
-# Regularizing every layer changes the PGD robustness score by {glue:text}`deep-all-mlp-spec:.1f` points (MLP) and
-# {glue:text}`deep-all-cnn-spec:.1f` (CNN) over Vanilla; Jacobian regularization by {glue:text}`deep-all-mlp-jac:.1f`
-# and {glue:text}`deep-all-cnn-jac:.1f`. The Jacobian-regularized networks' PGD accuracy reaches 1% or less
+# Regularizing every layer changes PGD's $\epsilon_{50}$ (pixel units, as in {doc}`reproduced`) by
+# {glue:text}`deep-all-mlp-spec:+.3f` (MLP) and
+# {glue:text}`deep-all-cnn-spec:+.3f` (CNN) over Vanilla; Jacobian regularization by {glue:text}`deep-all-mlp-jac:+.3f`
+# and {glue:text}`deep-all-cnn-jac:+.3f`. The Jacobian-regularized networks' PGD accuracy reaches 1% or less
 # {glue:text}`deep-all-mlp-jaczero` (MLP) and {glue:text}`deep-all-cnn-jaczero` (CNN).
 
 # %% [markdown]
@@ -188,9 +185,9 @@ plt.close(fig)
 # %% [markdown]
 # ## Summary
 #
-# - SpecReg on every hidden layer changes the PGD robustness score by {glue:text}`deep-all-mlp-spec:.1f` points
-#   (MLP) and {glue:text}`deep-all-cnn-spec:.1f` (CNN); Jacobian regularization by {glue:text}`deep-all-mlp-jac:.1f`
-#   and {glue:text}`deep-all-cnn-jac:.1f`.
+# - SpecReg on every hidden layer changes PGD's $\epsilon_{50}$ by {glue:text}`deep-all-mlp-spec:+.3f` (pixel
+#   units, MLP) and {glue:text}`deep-all-cnn-spec:+.3f` (CNN); Jacobian regularization by {glue:text}`deep-all-mlp-jac:+.3f`
+#   and {glue:text}`deep-all-cnn-jac:+.3f`.
 # - The summary tables show whether each regularized layer reached its $1/n$ target; {doc}`reproduced` gates the
 #   claims on it and gives their intervals over seeds.
 

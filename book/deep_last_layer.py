@@ -39,9 +39,8 @@ from onen import profiles, report
 from onen.experiments import run_seeds
 from onen.plotting import use_style
 
-results_dir = profiles.results_dir_for(profile, results_dir)
-seeds = profiles.seeds(profile) if seeds is None else [int(s) for s in seeds]
-evaluation = profiles.evaluation(profile)
+setup = profiles.chapter_setup(profile, results_dir, seeds, device)
+results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
 archs = {"mlp": "MLP 3x1000", "cnn": "CNN"}
 variants = {arch: profiles.last_layer_variants(arch, profile) for arch in archs}
 use_style()
@@ -56,8 +55,7 @@ use_style()
 # time, recomputed from the training images at the final weights, with the authors' jitter $10^{-5}$ (the shallow
 # chapter measures how white such a layer is).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 glue("deep-last-whiten-block", profiles.WHITEN_BLOCK, display=False)
 glue("deep-last-betas", "{" + ", ".join(f"{b:g}" for b in profiles.deep_betas(profile)) + "}", display=False)
 print(f"profile {profile}: seeds {seeds}")
@@ -130,8 +128,7 @@ plt.close(fig)
 # the CNN (right). Bands: ± one standard deviation over seeds.
 # ```
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for arch, name in archs.items():
     n_layers = len(next(iter(variants[arch].values())).widths)
     display(report.summary_table(results[arch], layers=list(range(n_layers)), caption=name))
@@ -152,15 +149,15 @@ for arch in archs:
     glue(f"deep-last-{arch}-beta", beta, display=False)
     for label, better, worse in [("spec", chosen[arch][0], "Vanilla"), ("specwh", chosen[arch][1], "Vanilla-Wh"),
                                  ("wh", "Vanilla-Wh", "Vanilla")]:
-        effect, stderr, n = report.paired_effect(results[arch], better, worse)
-        glue(f"deep-last-{arch}-{label}", 100 * effect, display=False)
+        glue(f"deep-last-{arch}-{label}", report.paired_effect(results[arch], better, worse).mean, display=False)
 
 # %% [markdown]
 # The rule picks $\beta$ = {glue:text}`deep-last-mlp-beta` for the MLP and {glue:text}`deep-last-cnn-beta` for the
-# CNN. A regularized last layer changes the PGD robustness score by {glue:text}`deep-last-mlp-spec:.1f` points in the
-# MLP and {glue:text}`deep-last-cnn-spec:.1f` in the CNN; with an intermediate layer whitened the change is
-# {glue:text}`deep-last-mlp-specwh:.1f` and {glue:text}`deep-last-cnn-specwh:.1f` points. Whitening itself changes
-# the score by {glue:text}`deep-last-mlp-wh:.1f` (MLP) and {glue:text}`deep-last-cnn-wh:.1f` (CNN) points. The paper's
+# CNN. A regularized last layer changes PGD's $\epsilon_{50}$ (the radius at which PGD accuracy falls to half of the
+# network's clean accuracy, the summary of {doc}`reproduced`; pixel units) by {glue:text}`deep-last-mlp-spec:+.3f` in
+# the MLP and {glue:text}`deep-last-cnn-spec:+.3f` in the CNN; with an intermediate layer whitened the change is
+# {glue:text}`deep-last-mlp-specwh:+.3f` and {glue:text}`deep-last-cnn-specwh:+.3f`. Whitening itself changes it by
+# {glue:text}`deep-last-mlp-wh:+.3f` (MLP) and {glue:text}`deep-last-cnn-wh:+.3f` (CNN). The paper's
 # reading is that a $1/n$ last layer is not sufficient: what the earlier layers compute matters, and a whitened
 # layer below can undo the benefit. The chapter {doc}`reproduced` sets these effects against their spread over seeds.
 
@@ -185,9 +182,9 @@ plt.close(fig)
 # %% [markdown]
 # ## Summary
 #
-# - SpecReg on the last hidden layer changes the PGD robustness score by {glue:text}`deep-last-mlp-spec:.1f` points
-#   (MLP) and {glue:text}`deep-last-cnn-spec:.1f` (CNN); with an intermediate layer whitened, by
-#   {glue:text}`deep-last-mlp-specwh:.1f` and {glue:text}`deep-last-cnn-specwh:.1f`.
+# - SpecReg on the last hidden layer changes PGD's $\epsilon_{50}$ by {glue:text}`deep-last-mlp-spec:+.3f` (pixel
+#   units, MLP) and {glue:text}`deep-last-cnn-spec:+.3f` (CNN); with an intermediate layer whitened, by
+#   {glue:text}`deep-last-mlp-specwh:+.3f` and {glue:text}`deep-last-cnn-specwh:+.3f`.
 # - The summary tables show whether each regularized last layer reached its $1/n$ target. Where it did not, these
 #   differences say nothing about $1/n$; {doc}`reproduced` tests the claims with that gate and with intervals over
 #   seeds.
