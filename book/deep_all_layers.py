@@ -38,14 +38,13 @@ from IPython.display import Markdown, display
 import numpy as np
 from myst_nb import glue
 
-from onen import profiles, report
-from onen.experiments import run_seeds
+from onen import deep, profiles, report
+from onen.deep import ARCHS as archs
 from onen.plotting import use_style
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
-archs = {"mlp": "MLP 3x1000", "cnn": "CNN"}
-variants = {arch: profiles.all_layer_variants(arch, profile) for arch in archs}
+variants = deep.variants(profiles.all_layer_variants, profile)
 use_style()
 
 # %% [markdown]
@@ -72,18 +71,14 @@ for arch, name in archs.items():
 print(f"attacks on {evaluation.test_subset or 10000} test images; PGD {evaluation.pgd_steps} steps; eps grid {evaluation.eps_pgd}")
 
 # %%
-results = {arch: {name: run_seeds(cfg, evaluation, seeds, results_dir, device) for name, cfg in v.items()}
-           for arch, v in variants.items()}
+results = deep.load(variants, setup)
 attacked = {arch: {k: v for k, v in r.items() if k != "Vanilla-BN"} for arch, r in results.items()}
 
 # %% [markdown]
 # ## Robustness, until accuracy reaches zero
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-for ax, (arch, name) in zip(axes, archs.items()):
-    report.robustness_figure(attacked[arch], attacks=("fgsm", "pgd"), title=name, ax=ax)
-fig.tight_layout()
+fig = deep.robustness_panels(attacked, attacks=("fgsm", "pgd"))
 glue("deep-all-robustness", fig, display=False)
 plt.close(fig)
 
@@ -105,9 +100,8 @@ plt.close(fig)
 # parentheses, for comparison.
 
 # %% tags=["nbval-check-output"]
-for arch, name in archs.items():
-    n_layers = len(variants[arch]["Vanilla"].widths)
-    display(report.summary_table(results[arch], layers=list(range(n_layers)), caption=name))
+for table in deep.summary_tables(results):
+    display(table)
 
 # %% [markdown]
 # **Which $\beta$.** As in the previous chapter, the contrasts use the weight whose regularized layers come closest to
@@ -116,11 +110,11 @@ for arch, name in archs.items():
 
 # %%
 for arch in archs:
-    spec, _ = report.closest_beta(results[arch], "SpecReg (all)")
-    glue(f"deep-all-{arch}-beta", spec.split("β=")[1], display=False)
-    for label, better, worse in [("spec", spec, "Vanilla"), ("jac", "Jacobian", "Vanilla"),
-                                 ("jacspec", "Jacobian", spec)]:
-        glue(f"deep-all-{arch}-{label}", report.paired_effect(results[arch], better, worse).mean, display=False)
+    beta, effects = deep.chosen_contrasts(results[arch], "SpecReg (all)", [
+        ("spec", "{chosen}", "Vanilla"), ("jac", "Jacobian", "Vanilla"), ("jacspec", "Jacobian", "{chosen}")])
+    glue(f"deep-all-{arch}-beta", beta, display=False)
+    for label, effect in effects.items():
+        glue(f"deep-all-{arch}-{label}", effect.mean, display=False)
     zero = [report.zero_crossing(r.arrays["eps_pgd"], r.arrays["acc_pgd"]) for r in results[arch]["Jacobian"]]
     glue(f"deep-all-{arch}-jaczero", "never within the grid" if np.any(np.isnan(zero)) else f"at ε = {max(zero):g}",
          display=False)
@@ -137,10 +131,7 @@ for arch in archs:
 # ## The spectra that Jacobian regularization and BatchNorm produce
 
 # %%
-for arch, name in archs.items():
-    n_layers = len(variants[arch]["Vanilla"].widths)
-    fig = report.spectra_figure(results[arch], layers=list(range(n_layers)),
-                                layer_names=[f"{name}, hidden layer {l + 1}" for l in range(n_layers)])
+for arch, fig in deep.spectra_figures(results).items():
     glue(f"deep-all-spectra-{arch}", fig, display=False)
     plt.close(fig)
 
@@ -168,10 +159,7 @@ for arch, name in archs.items():
 # ## Gaussian noise
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.0))
-for ax, (arch, name) in zip(axes, archs.items()):
-    report.robustness_figure(attacked[arch], attacks=("noise",), title=name, ax=ax)
-fig.tight_layout()
+fig = deep.robustness_panels(attacked, attacks=("noise",), height=4.0)
 glue("deep-all-noise", fig, display=False)
 plt.close(fig)
 

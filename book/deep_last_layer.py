@@ -35,14 +35,13 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 from myst_nb import glue
 
-from onen import profiles, report
-from onen.experiments import run_seeds
+from onen import deep, profiles
+from onen.deep import ARCHS as archs
 from onen.plotting import use_style
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
-archs = {"mlp": "MLP 3x1000", "cnn": "CNN"}
-variants = {arch: profiles.last_layer_variants(arch, profile) for arch in archs}
+variants = deep.variants(profiles.last_layer_variants, profile)
 use_style()
 
 # %% [markdown]
@@ -66,8 +65,7 @@ for arch, name in archs.items():
 print(f"attacks on {evaluation.test_subset or 10000} test images; PGD {evaluation.pgd_steps} steps; eps grid {evaluation.eps_pgd}")
 
 # %%
-results = {arch: {name: run_seeds(cfg, evaluation, seeds, results_dir, device) for name, cfg in v.items()}
-           for arch, v in variants.items()}
+results = deep.load(variants, setup)
 
 # %% [markdown]
 # ## Spectra layer by layer
@@ -85,10 +83,7 @@ results = {arch: {name: run_seeds(cfg, evaluation, seeds, results_dir, device) f
 # layers by the exponent over ranks 11-500 of the figures.
 
 # %%
-for arch, name in archs.items():
-    n_layers = len(next(iter(variants[arch].values())).widths)
-    fig = report.spectra_figure(results[arch], layers=list(range(n_layers)),
-                                layer_names=[f"{name}, hidden layer {l + 1}" for l in range(n_layers)])
+for arch, fig in deep.spectra_figures(results).items():
     glue(f"deep-last-spectra-{arch}", fig, display=False)
     plt.close(fig)
 
@@ -113,10 +108,7 @@ for arch, name in archs.items():
 # FGSM (dashed) and PGD (solid) on one axis per architecture, $\epsilon$ extended until the models are at zero.
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-for ax, (arch, name) in zip(axes, archs.items()):
-    report.robustness_figure(results[arch], attacks=("fgsm", "pgd"), title=name, ax=ax)
-fig.tight_layout()
+fig = deep.robustness_panels(results, attacks=("fgsm", "pgd"))
 glue("deep-last-robustness", fig, display=False)
 plt.close(fig)
 
@@ -129,9 +121,8 @@ plt.close(fig)
 # ```
 
 # %% tags=["nbval-check-output"]
-for arch, name in archs.items():
-    n_layers = len(next(iter(variants[arch].values())).widths)
-    display(report.summary_table(results[arch], layers=list(range(n_layers)), caption=name))
+for table in deep.summary_tables(results):
+    display(table)
 
 # %% [markdown]
 # **Which $\beta$.** The contrasts below use, per architecture, the weight whose regularized last layer (without
@@ -141,15 +132,13 @@ for arch, name in archs.items():
 # the only difference between the two.
 
 # %%
-chosen = {}
 for arch in archs:
-    spec, distance = report.closest_beta(results[arch], "SpecReg (last)")
-    beta = spec.split("β=")[1]
-    chosen[arch] = (spec, profiles.beta_name("SpecReg-Wh (last)", float(beta)))
+    beta, effects = deep.chosen_contrasts(results[arch], "SpecReg (last)", [
+        ("spec", "{chosen}", "Vanilla"), ("specwh", "SpecReg-Wh (last) β={beta}", "Vanilla-Wh"),
+        ("wh", "Vanilla-Wh", "Vanilla")])
     glue(f"deep-last-{arch}-beta", beta, display=False)
-    for label, better, worse in [("spec", chosen[arch][0], "Vanilla"), ("specwh", chosen[arch][1], "Vanilla-Wh"),
-                                 ("wh", "Vanilla-Wh", "Vanilla")]:
-        glue(f"deep-last-{arch}-{label}", report.paired_effect(results[arch], better, worse).mean, display=False)
+    for label, effect in effects.items():
+        glue(f"deep-last-{arch}-{label}", effect.mean, display=False)
 
 # %% [markdown]
 # The rule picks $\beta$ = {glue:text}`deep-last-mlp-beta` for the MLP and {glue:text}`deep-last-cnn-beta` for the
@@ -165,10 +154,7 @@ for arch in archs:
 # ## Gaussian noise
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.0))
-for ax, (arch, name) in zip(axes, archs.items()):
-    report.robustness_figure(results[arch], attacks=("noise",), title=name, ax=ax)
-fig.tight_layout()
+fig = deep.robustness_panels(results, attacks=("noise",), height=4.0)
 glue("deep-last-noise", fig, display=False)
 plt.close(fig)
 
