@@ -21,20 +21,20 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 book: $(STAMP)
-	$(PY) -m onen.book all
+	$(PY) -m onen.build all
 
 test: $(STAMP)
 	$(PY) -m pytest tests
-	$(PY) -m onen.book execute
+	$(PY) -m onen.build execute
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		$$($(PY) -m onen.book list)
-	$(PY) -m onen.book html
+		$$($(PY) -m onen.build list)
+	$(PY) -m onen.build html
 
 execute: $(STAMP)
-	$(PY) -m onen.book execute
+	$(PY) -m onen.build execute
 
 html: $(STAMP)
-	$(PY) -m onen.book html
+	$(PY) -m onen.build html
 
 clean:
 	rm -rf _build book/*.ipynb

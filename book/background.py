@@ -46,8 +46,8 @@ from onen.cifar import load_cifar10_jpeg
 from onen.plotting import PALETTE, use_style
 from onen.spectrum import covariance, eigenvalues_descending, fit_power_law
 
-results_dir = profiles.results_dir_for(profile, results_dir)
-seed = int(seeds[0]) if seeds else 0
+setup = profiles.chapter_setup(profile, results_dir, seeds, device)
+results_dir, seed = setup.results_dir, setup.seeds[0]
 # circle: points, frequencies K (2K dimensions), exponents; stretch: frequencies of the analytic sum
 # networks: depth, width, points on the circle, weight variances, bias variance; pixels: images per dataset
 settings = dict(profiles.background_settings(profile), n_freq=500, alphas=[1.0, 2.0, 3.0, 4.0, 5.0],
@@ -90,8 +90,7 @@ circle_config = {key: settings[key] for key in ("circle_points", "n_freq", "alph
 circle = cached("background_circle", circle_config, circle_result, results_dir, seed=seed).arrays
 circle_alphas = [fit_power_law(s, ranks) for s in circle["spectra"]]
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"circle: {settings['circle_points']} points, K = {settings['n_freq']} frequencies, seed {seed}")
 for designed, fitted in zip(settings["alphas"], circle_alphas):
     print(f"designed alpha {designed:.2f}  fitted alpha {fitted:.2f}")
@@ -200,8 +199,7 @@ limits = {alpha: float(np.sqrt(np.sum(k ** (2 - alpha)))) for alpha in settings[
 decade = np.argmin(np.abs(deltas - 1e-3)), np.argmin(np.abs(deltas - 1e-4))
 log_growth = stretch[3.0][decade[1]] ** 2 - stretch[3.0][decade[0]] ** 2
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for alpha in settings["alphas"]:
     print(f"alpha {alpha:.0f}: stretch at delta 1e-1, 1e-3, 1e-5: "
           + ", ".join(f"{stretch[alpha][np.argmin(np.abs(deltas - d))]:.3g}" for d in (1e-1, 1e-3, 1e-5))
@@ -284,8 +282,7 @@ glue("net-alpha-chaotic", layer_alphas[chaotic_w2][-1], display=False)
 glue("net-sigma-ordered", ordered_w2, display=False)
 glue("net-sigma-chaotic", chaotic_w2, display=False)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"order-to-chaos transition at sigma_b^2 = {settings['sigma_b2']}: sigma_w^2 = {critical:.3f}")
 for sigma_w2, (q_star, chi) in mean_field.items():
     regime = "ordered" if chi < 1 else "chaotic"
@@ -421,8 +418,7 @@ labels = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-
 glue("pixel-alphas", Markdown(", ".join(f"{labels[name]} {alpha:.2f}" for name, alpha in pixel_alphas.items())),
      display=False)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for name, alpha in pixel_alphas.items():
     n_images = settings["pixel_images"][name]
     print(f"{labels[name]}: {pixel_spectra[name].size} pixels, {n_images or 'all'} training images, "

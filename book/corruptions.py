@@ -38,15 +38,14 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from onen import profiles
-from onen.corruption_eval import corruption_run, dataset_available
+from onen.corruption_eval import corruption_run, dataset_available, scored_images
 from onen.corruptions import CORRUPTIONS, FAMILIES, PARAMETERS, corrupt
-from onen.experiments import dataset
 from onen.plotting import PALETTE, use_style
-from onen.stats import bootstrap_se, combined_interval, verdict_from_interval
+from onen.stats import Term, paired_contrast
 from onen.tables import Table
 
-results_dir = profiles.results_dir_for(profile, results_dir)
-seeds = profiles.seeds(profile) if seeds is None else [int(s) for s in seeds]
+setup = profiles.chapter_setup(profile, results_dir, seeds, device)
+results_dir, seeds, device = setup.results_dir, setup.seeds, setup.device
 networks = profiles.book_networks(profile)
 setting = profiles.corruption_config(profile)
 use_style()
@@ -66,7 +65,7 @@ glue("corr-severities", ", ".join(str(s) for s in setting.severities), display=F
 # {numref}`fig-corr-examples` shows one test digit under each corruption.
 
 # %% tags=["hide-input"]
-test = dataset("mnist", "test", "cpu").subset(setting.test_subset, seed=0)
+test = scored_images(setting)
 example = test.images[:1]
 fig, axes = plt.subplots(2, (len(setting.corruptions) + 2) // 2, figsize=(13, 3.6))
 panels = [("clean", example)] + [(name, corrupt(example, name, severity=3, seed=setting.seed))
@@ -138,8 +137,7 @@ plt.close(fig)
 # mean over seeds, on the same corrupted test images.
 # ```
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 Table(["network", "clean (%)", "mCA (%)", "relative drop (%)", "worst corruption"],
       [[name, f"{100 * clean[name].mean():.1f}", f"{100 * mean_acc[name].mean():.1f}",
         f"{100 * drop[name].mean():.1f}",
@@ -166,16 +164,15 @@ def family(name):
 
 def effects(better, worse, column):
     """Mean, interval and verdict of accuracy(better) - accuracy(worse) under corruption ``column`` (severity 3)."""
-    n = min(len(results[better]), len(results[worse]))
-    per_seed = np.array([results[better][s].arrays["accuracy"][column, severity_index]
-                         - results[worse][s].arrays["accuracy"][column, severity_index] for s in range(n)])
-    a = np.stack([results[better][s].arrays["correct"][column, severity_index] for s in range(n)])
-    b = np.stack([results[worse][s].arrays["correct"][column, severity_index] for s in range(n)])
-    se = bootstrap_se(lambda idx: float((a[:, idx].mean(1) - b[:, idx].mean(1)).mean()), a.shape[1], n_boot=400)
-    mean, low, high = combined_interval(per_seed, se)
-    words = verdict_from_interval(n, mean, low, high, +1)
+    def term(sign, name):
+        runs = results[name]
+        return Term(sign, [r.arrays["accuracy"][column, severity_index] for r in runs],
+                    [r.arrays["correct"][column, severity_index] for r in runs], summary=np.mean)
+
+    result = paired_contrast([term(+1, better), term(-1, worse)], n_boot=400, seed=0)
+    words = result.verdict(+1)
     words = {"reproduced": "helps", "contradicted": "hurts"}.get(words, words)
-    return mean, low, high, words
+    return result.mean, result.low, result.high, words
 
 
 regularized = [name for name, config in networks.items()
@@ -230,8 +227,7 @@ plt.close(fig)
 # Averaged over the corruptions, the spectrally regularized networks differ from their Vanilla networks by
 # {glue:md}`corr-mean-effect-range`. {glue:md}`corr-verdict-words`
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 Table(["network", "against", "mean effect (points)", "helps", "hurts", "clean difference (points)"],
       [[name, contrasts[name].split(" ", 1)[1], f"{100 * mean_effect[name]:+.1f}", str(counts[name]["helps"]),
         str(counts[name]["hurts"]), f"{100 * (clean[name].mean() - clean[contrasts[name]].mean()):+.1f}"]
@@ -255,7 +251,7 @@ if fashion:
                                                                and config.basis == "epoch" and not config.batchnorm)}
     from onen.experiments import run_seeds
 
-    fashion_results = {name: run_seeds(config, profiles.evaluation(profile), seeds, results_dir, device, False)
+    fashion_results = {name: run_seeds(config, setup.evaluation, seeds, results_dir, device, False)
                        for name, config in fashion_variants.items()}
     glue("corr-fashion", Markdown(
         "It is installed on the machine that built this page: the figure below repeats section 4.1's comparison on "

@@ -38,15 +38,13 @@ from IPython.display import Markdown, display
 import numpy as np
 from myst_nb import glue
 
-from onen import profiles, report
-from onen.experiments import run_seeds
+from onen import deep, profiles, report
+from onen.deep import ARCHS as archs
 from onen.plotting import use_style
 
-results_dir = profiles.results_dir_for(profile, results_dir)
-seeds = profiles.seeds(profile) if seeds is None else [int(s) for s in seeds]
-evaluation = profiles.evaluation(profile)
-archs = {"mlp": "MLP 3x1000", "cnn": "CNN"}
-variants = {arch: profiles.all_layer_variants(arch, profile) for arch in archs}
+setup = profiles.chapter_setup(profile, results_dir, seeds, device)
+results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
+variants = deep.variants(profiles.all_layer_variants, profile)
 use_style()
 
 # %% [markdown]
@@ -58,8 +56,7 @@ use_style()
 # {cite}`hoffman2019`. The networks named Vanilla are the same configurations as in the previous chapter, so they are
 # loaded from its cache rather than retrained. {glue:md}`deep-all-bn-recalibrated`
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 glue("deep-all-bn-recalibrated", Markdown(
     "In this profile BatchNorm's running statistics are recomputed from the training images at the final weights "
     "(`recalibrate`), since a few dozen steps at momentum 0.1 leave them averaging earlier weights."
@@ -74,18 +71,14 @@ for arch, name in archs.items():
 print(f"attacks on {evaluation.test_subset or 10000} test images; PGD {evaluation.pgd_steps} steps; eps grid {evaluation.eps_pgd}")
 
 # %%
-results = {arch: {name: run_seeds(cfg, evaluation, seeds, results_dir, device) for name, cfg in v.items()}
-           for arch, v in variants.items()}
+results = deep.load(variants, setup)
 attacked = {arch: {k: v for k, v in r.items() if k != "Vanilla-BN"} for arch, r in results.items()}
 
 # %% [markdown]
 # ## Robustness, until accuracy reaches zero
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-for ax, (arch, name) in zip(axes, archs.items()):
-    report.robustness_figure(attacked[arch], attacks=("fgsm", "pgd"), title=name, ax=ax)
-fig.tight_layout()
+fig = deep.robustness_panels(attacked, attacks=("fgsm", "pgd"))
 glue("deep-all-robustness", fig, display=False)
 plt.close(fig)
 
@@ -106,11 +99,9 @@ plt.close(fig)
 # and Jacobian regularization have no spectral target; their layers are scored against the same $1/n$ target, in
 # parentheses, for comparison.
 
-# %%
-# NBVAL_CHECK_OUTPUT
-for arch, name in archs.items():
-    n_layers = len(variants[arch]["Vanilla"].widths)
-    display(report.summary_table(results[arch], layers=list(range(n_layers)), caption=name))
+# %% tags=["nbval-check-output"]
+for table in deep.summary_tables(results):
+    display(table)
 
 # %% [markdown]
 # **Which $\beta$.** As in the previous chapter, the contrasts use the weight whose regularized layers come closest to
@@ -119,31 +110,28 @@ for arch, name in archs.items():
 
 # %%
 for arch in archs:
-    spec, _ = report.closest_beta(results[arch], "SpecReg (all)")
-    glue(f"deep-all-{arch}-beta", spec.split("β=")[1], display=False)
-    for label, better, worse in [("spec", spec, "Vanilla"), ("jac", "Jacobian", "Vanilla"),
-                                 ("jacspec", "Jacobian", spec)]:
-        effect, stderr, n = report.paired_effect(results[arch], better, worse)
-        glue(f"deep-all-{arch}-{label}", 100 * effect, display=False)
+    beta, effects = deep.chosen_contrasts(results[arch], "SpecReg (all)", [
+        ("spec", "{chosen}", "Vanilla"), ("jac", "Jacobian", "Vanilla"), ("jacspec", "Jacobian", "{chosen}")])
+    glue(f"deep-all-{arch}-beta", beta, display=False)
+    for label, effect in effects.items():
+        glue(f"deep-all-{arch}-{label}", effect.mean, display=False)
     zero = [report.zero_crossing(r.arrays["eps_pgd"], r.arrays["acc_pgd"]) for r in results[arch]["Jacobian"]]
     glue(f"deep-all-{arch}-jaczero", "never within the grid" if np.any(np.isnan(zero)) else f"at ε = {max(zero):g}",
          display=False)
 
 # %% [markdown]
 # The rule picks $\beta$ = {glue:text}`deep-all-mlp-beta` (MLP) and {glue:text}`deep-all-cnn-beta` (CNN).
-# Regularizing every layer changes the PGD robustness score by {glue:text}`deep-all-mlp-spec:.1f` points (MLP) and
-# {glue:text}`deep-all-cnn-spec:.1f` (CNN) over Vanilla; Jacobian regularization by {glue:text}`deep-all-mlp-jac:.1f`
-# and {glue:text}`deep-all-cnn-jac:.1f`. The Jacobian-regularized networks' PGD accuracy reaches 1% or less
+# Regularizing every layer changes PGD's $\epsilon_{50}$ (pixel units, as in {doc}`reproduced`) by
+# {glue:text}`deep-all-mlp-spec:+.3f` (MLP) and
+# {glue:text}`deep-all-cnn-spec:+.3f` (CNN) over Vanilla; Jacobian regularization by {glue:text}`deep-all-mlp-jac:+.3f`
+# and {glue:text}`deep-all-cnn-jac:+.3f`. The Jacobian-regularized networks' PGD accuracy reaches 1% or less
 # {glue:text}`deep-all-mlp-jaczero` (MLP) and {glue:text}`deep-all-cnn-jaczero` (CNN).
 
 # %% [markdown]
 # ## The spectra that Jacobian regularization and BatchNorm produce
 
 # %%
-for arch, name in archs.items():
-    n_layers = len(variants[arch]["Vanilla"].widths)
-    fig = report.spectra_figure(results[arch], layers=list(range(n_layers)),
-                                layer_names=[f"{name}, hidden layer {l + 1}" for l in range(n_layers)])
+for arch, fig in deep.spectra_figures(results).items():
     glue(f"deep-all-spectra-{arch}", fig, display=False)
     plt.close(fig)
 
@@ -171,10 +159,7 @@ for arch, name in archs.items():
 # ## Gaussian noise
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.0))
-for ax, (arch, name) in zip(axes, archs.items()):
-    report.robustness_figure(attacked[arch], attacks=("noise",), title=name, ax=ax)
-fig.tight_layout()
+fig = deep.robustness_panels(attacked, attacks=("noise",), height=4.0)
 glue("deep-all-noise", fig, display=False)
 plt.close(fig)
 
@@ -188,9 +173,9 @@ plt.close(fig)
 # %% [markdown]
 # ## Summary
 #
-# - SpecReg on every hidden layer changes the PGD robustness score by {glue:text}`deep-all-mlp-spec:.1f` points
-#   (MLP) and {glue:text}`deep-all-cnn-spec:.1f` (CNN); Jacobian regularization by {glue:text}`deep-all-mlp-jac:.1f`
-#   and {glue:text}`deep-all-cnn-jac:.1f`.
+# - SpecReg on every hidden layer changes PGD's $\epsilon_{50}$ by {glue:text}`deep-all-mlp-spec:+.3f` (pixel
+#   units, MLP) and {glue:text}`deep-all-cnn-spec:+.3f` (CNN); Jacobian regularization by {glue:text}`deep-all-mlp-jac:+.3f`
+#   and {glue:text}`deep-all-cnn-jac:+.3f`.
 # - The summary tables show whether each regularized layer reached its $1/n$ target; {doc}`reproduced` gates the
 #   claims on it and gives their intervals over seeds.
 

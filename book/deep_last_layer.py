@@ -35,15 +35,13 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 from myst_nb import glue
 
-from onen import profiles, report
-from onen.experiments import run_seeds
+from onen import deep, profiles
+from onen.deep import ARCHS as archs
 from onen.plotting import use_style
 
-results_dir = profiles.results_dir_for(profile, results_dir)
-seeds = profiles.seeds(profile) if seeds is None else [int(s) for s in seeds]
-evaluation = profiles.evaluation(profile)
-archs = {"mlp": "MLP 3x1000", "cnn": "CNN"}
-variants = {arch: profiles.last_layer_variants(arch, profile) for arch in archs}
+setup = profiles.chapter_setup(profile, results_dir, seeds, device)
+results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
+variants = deep.variants(profiles.last_layer_variants, profile)
 use_style()
 
 # %% [markdown]
@@ -56,8 +54,7 @@ use_style()
 # time, recomputed from the training images at the final weights, with the authors' jitter $10^{-5}$ (the shallow
 # chapter measures how white such a layer is).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 glue("deep-last-whiten-block", profiles.WHITEN_BLOCK, display=False)
 glue("deep-last-betas", "{" + ", ".join(f"{b:g}" for b in profiles.deep_betas(profile)) + "}", display=False)
 print(f"profile {profile}: seeds {seeds}")
@@ -68,8 +65,7 @@ for arch, name in archs.items():
 print(f"attacks on {evaluation.test_subset or 10000} test images; PGD {evaluation.pgd_steps} steps; eps grid {evaluation.eps_pgd}")
 
 # %%
-results = {arch: {name: run_seeds(cfg, evaluation, seeds, results_dir, device) for name, cfg in v.items()}
-           for arch, v in variants.items()}
+results = deep.load(variants, setup)
 
 # %% [markdown]
 # ## Spectra layer by layer
@@ -87,10 +83,7 @@ results = {arch: {name: run_seeds(cfg, evaluation, seeds, results_dir, device) f
 # layers by the exponent over ranks 11-500 of the figures.
 
 # %%
-for arch, name in archs.items():
-    n_layers = len(next(iter(variants[arch].values())).widths)
-    fig = report.spectra_figure(results[arch], layers=list(range(n_layers)),
-                                layer_names=[f"{name}, hidden layer {l + 1}" for l in range(n_layers)])
+for arch, fig in deep.spectra_figures(results).items():
     glue(f"deep-last-spectra-{arch}", fig, display=False)
     plt.close(fig)
 
@@ -115,10 +108,7 @@ for arch, name in archs.items():
 # FGSM (dashed) and PGD (solid) on one axis per architecture, $\epsilon$ extended until the models are at zero.
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-for ax, (arch, name) in zip(axes, archs.items()):
-    report.robustness_figure(results[arch], attacks=("fgsm", "pgd"), title=name, ax=ax)
-fig.tight_layout()
+fig = deep.robustness_panels(results, attacks=("fgsm", "pgd"))
 glue("deep-last-robustness", fig, display=False)
 plt.close(fig)
 
@@ -130,11 +120,9 @@ plt.close(fig)
 # the CNN (right). Bands: ± one standard deviation over seeds.
 # ```
 
-# %%
-# NBVAL_CHECK_OUTPUT
-for arch, name in archs.items():
-    n_layers = len(next(iter(variants[arch].values())).widths)
-    display(report.summary_table(results[arch], layers=list(range(n_layers)), caption=name))
+# %% tags=["nbval-check-output"]
+for table in deep.summary_tables(results):
+    display(table)
 
 # %% [markdown]
 # **Which $\beta$.** The contrasts below use, per architecture, the weight whose regularized last layer (without
@@ -144,23 +132,21 @@ for arch, name in archs.items():
 # the only difference between the two.
 
 # %%
-chosen = {}
 for arch in archs:
-    spec, distance = report.closest_beta(results[arch], "SpecReg (last)")
-    beta = spec.split("β=")[1]
-    chosen[arch] = (spec, profiles.beta_name("SpecReg-Wh (last)", float(beta)))
+    beta, effects = deep.chosen_contrasts(results[arch], "SpecReg (last)", [
+        ("spec", "{chosen}", "Vanilla"), ("specwh", "SpecReg-Wh (last) β={beta}", "Vanilla-Wh"),
+        ("wh", "Vanilla-Wh", "Vanilla")])
     glue(f"deep-last-{arch}-beta", beta, display=False)
-    for label, better, worse in [("spec", chosen[arch][0], "Vanilla"), ("specwh", chosen[arch][1], "Vanilla-Wh"),
-                                 ("wh", "Vanilla-Wh", "Vanilla")]:
-        effect, stderr, n = report.paired_effect(results[arch], better, worse)
-        glue(f"deep-last-{arch}-{label}", 100 * effect, display=False)
+    for label, effect in effects.items():
+        glue(f"deep-last-{arch}-{label}", effect.mean, display=False)
 
 # %% [markdown]
 # The rule picks $\beta$ = {glue:text}`deep-last-mlp-beta` for the MLP and {glue:text}`deep-last-cnn-beta` for the
-# CNN. A regularized last layer changes the PGD robustness score by {glue:text}`deep-last-mlp-spec:.1f` points in the
-# MLP and {glue:text}`deep-last-cnn-spec:.1f` in the CNN; with an intermediate layer whitened the change is
-# {glue:text}`deep-last-mlp-specwh:.1f` and {glue:text}`deep-last-cnn-specwh:.1f` points. Whitening itself changes
-# the score by {glue:text}`deep-last-mlp-wh:.1f` (MLP) and {glue:text}`deep-last-cnn-wh:.1f` (CNN) points. The paper's
+# CNN. A regularized last layer changes PGD's $\epsilon_{50}$ (the radius at which PGD accuracy falls to half of the
+# network's clean accuracy, the summary of {doc}`reproduced`; pixel units) by {glue:text}`deep-last-mlp-spec:+.3f` in
+# the MLP and {glue:text}`deep-last-cnn-spec:+.3f` in the CNN; with an intermediate layer whitened the change is
+# {glue:text}`deep-last-mlp-specwh:+.3f` and {glue:text}`deep-last-cnn-specwh:+.3f`. Whitening itself changes it by
+# {glue:text}`deep-last-mlp-wh:+.3f` (MLP) and {glue:text}`deep-last-cnn-wh:+.3f` (CNN). The paper's
 # reading is that a $1/n$ last layer is not sufficient: what the earlier layers compute matters, and a whitened
 # layer below can undo the benefit. The chapter {doc}`reproduced` sets these effects against their spread over seeds.
 
@@ -168,10 +154,7 @@ for arch in archs:
 # ## Gaussian noise
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.0))
-for ax, (arch, name) in zip(axes, archs.items()):
-    report.robustness_figure(results[arch], attacks=("noise",), title=name, ax=ax)
-fig.tight_layout()
+fig = deep.robustness_panels(results, attacks=("noise",), height=4.0)
 glue("deep-last-noise", fig, display=False)
 plt.close(fig)
 
@@ -185,9 +168,9 @@ plt.close(fig)
 # %% [markdown]
 # ## Summary
 #
-# - SpecReg on the last hidden layer changes the PGD robustness score by {glue:text}`deep-last-mlp-spec:.1f` points
-#   (MLP) and {glue:text}`deep-last-cnn-spec:.1f` (CNN); with an intermediate layer whitened, by
-#   {glue:text}`deep-last-mlp-specwh:.1f` and {glue:text}`deep-last-cnn-specwh:.1f`.
+# - SpecReg on the last hidden layer changes PGD's $\epsilon_{50}$ by {glue:text}`deep-last-mlp-spec:+.3f` (pixel
+#   units, MLP) and {glue:text}`deep-last-cnn-spec:+.3f` (CNN); with an intermediate layer whitened, by
+#   {glue:text}`deep-last-mlp-specwh:+.3f` and {glue:text}`deep-last-cnn-specwh:+.3f`.
 # - The summary tables show whether each regularized last layer reached its $1/n$ target. Where it did not, these
 #   differences say nothing about $1/n$; {doc}`reproduced` tests the claims with that gate and with intervals over
 #   seeds.

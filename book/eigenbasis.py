@@ -54,20 +54,18 @@ from onen.plotting import PALETTE, colours, use_style
 from onen.regularizers import spectral_penalty
 from onen.spectrum import TargetScore, fit_power_law, layer_spectra, power_law_spectrum, target_score
 from onen.tables import Table
-from onen.training import TrainConfig, eigen_inputs, evaluate_accuracy, resolve_device, train
-
-results_dir = profiles.results_dir_for(profile, results_dir)
+from onen.training import TrainConfig, eigen_inputs, evaluate_accuracy, train
 
 # The small net of the regularizer chapter: 784-[width]-10 tanh, Adam (AMSGrad) as in the paper, batch >= width.
 settings = profiles.regularizer_settings(profile)
-seeds = settings["seeds"] if seeds is None else [int(s) for s in seeds]
+setup = profiles.chapter_setup(profile, results_dir, seeds, device, default_seeds=settings["seeds"])
+results_dir, seeds, device, dev = setup.results_dir, setup.seeds, setup.device, setup.torch_device
 EPS = [0.05, 0.1]  # L-infinity radii in pixel units (pixels in [0, 1])
 FIT_RANKS = (11, 500)  # 1-based rank window of the fitted exponent, as in Stringer et al. (2019)
 DRIFT_KS = (10, 50)
 REFERENCE_BETA = 10.0  # every regularized run of this chapter but the search uses this weight
 REFRESH_EVERY = settings["refresh_every"]
 HELDOUT_IMAGES = settings["heldout_images"]
-dev = resolve_device(device)
 use_style()
 
 # %% [markdown]
@@ -94,8 +92,7 @@ for per_epoch, refreshed in refresh_pairs.values():
 evaluation = {"attack_images": settings["attack_images"], "eps": EPS, "pgd_steps": settings["pgd_steps"],
               "spectrum_images": settings["spectrum_images"]}
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"profile {profile}: seeds {seeds}, device type {'cuda' if dev.type == 'cuda' else 'cpu'}")
 print(f"network 784-{base.widths[0]}-10 {base.activation}; Adam (AMSGrad), batch {base.batch_size}, "
       f"{base.epochs} epochs on {base.train_subset or 60000} training images")
@@ -164,8 +161,7 @@ vanilla_alpha = fitted_alpha("Vanilla")
 glue("reg-beta10-alpha", fitted_alpha("β=10"), display=False)
 glue("reg-eps-large", EPS[-1], display=False)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 # each run's readout, means over seeds: fitted exponent of the hidden spectrum on test images, clean accuracy, and
 # accuracy under FGSM and PGD at each radius on the attack subset
 header = ["configuration", "fitted α", "clean acc"] + [f"{a} {e:g}" for a in ("FGSM", "PGD") for e in EPS]
@@ -364,8 +360,7 @@ glue("reg-refresh-conclusion", Markdown(
     if any(closer) else "At these settings the once-per-epoch basis is not what keeps the spectrum away from 1/n."),
     display=False)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print("configuration                            fitted α  clean acc  PGD acc")
 for name, row in refresh_table.items():
     print(f"{name:<40} {row['alpha']:>8.3f}  {row['clean']:>9.3f}  {row['pgd']:>7.3f}")
@@ -775,8 +770,7 @@ glue("regularizer-batch", fig, display=False)
 # and the penalty (Eq. 2 without $\beta$, $\tau = 10$, $\alpha = 1$) of one batch's values, averaged over batches;
 # it is exactly 0 for the population spectrum.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"N = {BATCH_STUDY['width']}, population spectrum 1/n, {BATCH_STUDY['draws']} batches per size, "
       f"penalty of the population spectrum {penalty_of(true_spectrum):.3f}")
 header = ["B", "rank C_B", "bias eig(C_B)", "bias fixed basis", "one batch eig", "one batch fixed", "penalty eig",

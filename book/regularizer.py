@@ -47,18 +47,16 @@ from onen.drift import DriftRecorder
 from onen.experiments import dataset
 from onen.plotting import PALETTE, colours, plot_spectra, use_style
 from onen.spectrum import fit_power_law, layer_spectra
-from onen.training import TrainConfig, eigen_inputs, evaluate_accuracy, resolve_device, train
-
-results_dir = profiles.results_dir_for(profile, results_dir)
+from onen.training import TrainConfig, eigen_inputs, evaluate_accuracy, train
 
 # The small net of this chapter: 784-[width]-10 tanh, Adam (AMSGrad) as in the paper, batch >= width.
 settings = profiles.regularizer_settings(profile)
-seeds = settings["seeds"] if seeds is None else [int(s) for s in seeds]
+setup = profiles.chapter_setup(profile, results_dir, seeds, device, default_seeds=settings["seeds"])
+results_dir, seeds, device, dev = setup.results_dir, setup.seeds, setup.device, setup.torch_device
 EPS = [0.05, 0.1]  # L-infinity radii in pixel units (pixels in [0, 1])
 FIT_RANKS = (11, 500)  # 1-based rank window of the fitted exponent, as in Stringer et al. (2019)
 DRIFT_KS = (10, 50)
 REFERENCE_BETA = 10.0  # the alpha sweep regularizes with this weight
-dev = resolve_device(device)
 use_style()
 
 # %% [markdown]
@@ -165,8 +163,7 @@ DRIFT_RUN = "β=10"
 evaluation = {"attack_images": settings["attack_images"], "eps": EPS, "pgd_steps": settings["pgd_steps"],
               "spectrum_images": settings["spectrum_images"]}
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"profile {profile}: seeds {seeds}, device type {'cuda' if dev.type == 'cuda' else 'cpu'}")
 print(f"network 784-{base.widths[0]}-10 {base.activation}; Adam (AMSGrad), batch {base.batch_size}, "
       f"{base.epochs} epochs on {base.train_subset or 60000} training images")
@@ -267,8 +264,7 @@ glue("regularizer-spectra", fig, display=False)
 # report clean accuracy and robustness. "penalty" is the last epoch's mean of $R/\beta$ (the unweighted Eq. 2), so
 # configurations with different $\beta$ can be compared; values are means over seeds.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 rows = []
 for name, config in variants.items():
     fgsm, pgd = mean_over_seeds(name, "acc_fgsm"), mean_over_seeds(name, "acc_pgd")

@@ -40,7 +40,7 @@
 # images' share is common to all seeds and invisible in the spread between them. It is estimated by a paired
 # bootstrap: the attacked images are resampled with replacement, the same resample for every network and seed, and
 # the contrast recomputed from the stored per-image PGD outcomes (`onen.stats.bootstrap_se`). The interval is the
-# mean over seeds $\pm\, t_{n-1} \sqrt{s^2/n + \mathrm{SE}_\mathrm{images}^2}$ (`onen.stats.combined_interval`);
+# mean over seeds $\pm\, t_{n-1} \sqrt{s^2/n + \mathrm{SE}_\mathrm{images}^2}$ (`onen.stats.paired_contrast`);
 # with one seed it holds the image error alone (normal quantile) and the verdict is "not enough seeds" whatever it
 # says. Networks evaluated without per-image outcomes (the paper profile's committed ones) get the seed interval only.
 
@@ -63,12 +63,11 @@ from onen.audit import stored_audit
 from onen.experiments import run_seeds
 from onen.plotting import PALETTE, use_style
 from onen.sanity import attack_sanity
-from onen.stats import bootstrap_se, combined_interval, eps_at_half, t_interval, verdict_from_interval
+from onen.stats import paired_contrast
 from onen.tables import Table
 
-results_dir = profiles.results_dir_for(profile, results_dir)
-seeds = profiles.seeds(profile) if seeds is None else [int(s) for s in seeds]
-evaluation = profiles.evaluation(profile)
+setup = profiles.chapter_setup(profile, results_dir, seeds, device)
+results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
 use_style()
 
 
@@ -135,8 +134,7 @@ glue("reproduced-fgsm-rises", sum(any(c.fgsm_rises for c in checks) for checks i
 glue("reproduced-flagged", len(flagged), display=False)
 glue("reproduced-nets", len(nets), display=False)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 Table(["network", "attacked images", "seeds", "curve checks", "audit: restarts", "FGSM alone rises"], sanity_rows,
       caption=f"Attack sanity of every network in the book ({profile} profile)")
 
@@ -148,10 +146,6 @@ Table(["network", "attacked images", "seeds", "curve checks", "audit: restarts",
 # ## The claims, one by one
 
 # %%
-eps50 = {name: np.array([eps_at_half(r.arrays["eps_pgd"], r.arrays["acc_pgd"], r.meta["clean_accuracy"])
-                         for r in runs]) for name, runs in nets.items()}
-
-
 def gate(names):
     """Why a contrast of these networks cannot be tested, or None."""
     problems = []
@@ -165,31 +159,6 @@ def gate(names):
         return "not tested: spectrum not reached (" + "; ".join(problems) + ")"
     bad = [name for name in names if name in flagged]
     return f"not tested: attack check failed ({', '.join(bad)})" if bad else None
-
-
-def contrast(terms):
-    """Per-seed sum of sign * eps50 over (sign, network) terms, over the seeds every network has."""
-    n = min(len(eps50[name]) for _, name in terms)
-    return sum(sign * eps50[name][:n] for sign, name in terms)
-
-
-def image_error(terms):
-    """Paired bootstrap standard error, over the attacked test images, of the contrast's mean over seeds: every
-    network and seed is resampled with the same images (NaN where the runs store no per-image outcomes)."""
-    n = min(len(eps50[name]) for _, name in terms)
-    runs = [(sign, nets[name][:n]) for sign, name in terms]
-    if any("correct_pgd" not in r.arrays for _, rs in runs for r in rs):
-        return float("nan")
-
-    def statistic(images):
-        total = np.zeros(n)
-        for sign, rs in runs:
-            for seed, r in enumerate(rs):
-                acc = r.arrays["correct_pgd"][:, images].mean(axis=1)
-                total[seed] += sign * (eps_at_half(r.arrays["eps_pgd"], acc, acc[0]) if acc[0] > 0 else np.nan)
-        return float(np.nanmean(total)) if np.isfinite(total).any() else float("nan")
-
-    return bootstrap_se(statistic, runs[0][1][0].arrays["correct_pgd"].shape[1], n_boot=BOOTSTRAP, seed=0)
 
 
 BOOTSTRAP = 400
@@ -223,18 +192,16 @@ for arch in ("MLP", "CNN"):
 rows, effects = [], []
 for claim, setting, terms, sign in claims:
     names = [name for _, name in terms]
-    diffs = contrast(terms)
-    finite = diffs[np.isfinite(diffs)]
     blocked = gate(names)
-    se = image_error(terms)
-    if finite.size == 0:
-        mean, low, high, words = float("nan"), float("nan"), float("nan"), "not tested: a curve never falls to half"
+    result = paired_contrast([report.eps50_term(s, nets[name]) for s, name in terms], n_boot=BOOTSTRAP, seed=0)
+    mean, low, high, se = result.mean, result.low, result.high, result.image_se
+    if result.n_seeds == 0:
+        words = "not tested: a curve never falls to half"
     else:
-        mean, low, high = combined_interval(finite, se) if np.isfinite(se) else t_interval(finite)
-        words = blocked or verdict_from_interval(finite.size, mean, low, high, sign)
+        words = blocked or result.verdict(sign)
     interval = f"[{low:+.3f}, {high:+.3f}]" if np.isfinite(low) else "—"
     rows.append([claim, setting, "+" if sign > 0 else "−", f"{mean:+.3f}", interval,
-                 f"{se:.3f}" if np.isfinite(se) else "not stored", str(finite.size), words])
+                 f"{se:.3f}" if np.isfinite(se) else "not stored", str(result.n_seeds), words])
     effects.append((f"{claim}\n({setting})", mean, low, high, sign))
 
 # %% [markdown]
@@ -246,8 +213,7 @@ for claim, setting, terms, sign in claims:
 # whose regularized layers come closest to their target, judged on spectra alone, so the choice cannot favour the
 # robustness it is used to test.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 Table(["claim", "setting", "claimed sign", "effect on ε50", "95% interval", "image SE", "seeds", "verdict"], rows,
       caption=f"The paper's claims ({profile} profile). Image SE: paired bootstrap standard error over the attacked "
               f"test images ({BOOTSTRAP} resamples).")
@@ -287,8 +253,7 @@ glue("reproduced-verdicts", Markdown(", ".join(
 # epochs, three seeds, all 10000 test images) is the one to cite; section 4.1 at that scale is in
 # {ref}`sec-shallow-paper`. Which profile produced this page:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 provenance = nets["shallow Vanilla"][0].provenance
 print(f"profile: {profile}; seeds: {seeds}")
 print(f"results computed on: {provenance['device']}, torch {provenance['torch_version']}, "

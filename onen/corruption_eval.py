@@ -24,6 +24,7 @@ from .cache import CachedResult, cached
 from .config import TrainConfig
 from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .data import Split, load
+from . import experiments
 from .experiments import interactive, train_resumable
 from .training import evaluate_accuracy, resolve_device
 
@@ -71,6 +72,14 @@ class CorruptionConfig:
 _CORRUPTED: dict[tuple[Any, ...], torch.Tensor] = {}
 
 
+def scored_images(corruption: CorruptionConfig, name: str = "mnist", device: str | torch.device = "cpu") -> Split:
+    """The clean test images every network is scored on: the first ``corruption.test_subset`` images of the test
+    split of dataset ``name`` in the fixed order drawn with seed 0 (the attacks' subset). The split comes from
+    :func:`onen.experiments.dataset`, which loads it once per process and device, so a chapter that shows these images
+    and :func:`corruption_run` read one copy."""
+    return experiments.dataset(name, "test", device).subset(corruption.test_subset, seed=0)
+
+
 def corrupted_images(images: torch.Tensor, name: str, severity: int, seed: int) -> torch.Tensor:
     """:func:`onen.corruptions.corrupt`, remembered per process by a digest of the images' bytes: every network of a
     chapter is scored on the same corrupted images, which are drawn once."""
@@ -113,7 +122,7 @@ def corruption_run(config: TrainConfig, corruption: CorruptionConfig, results_di
 
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         model, _, test_split = train_resumable(config, dev, progress, results_dir)
-        test = test_split.subset(corruption.test_subset, seed=0)
+        test = scored_images(corruption, config.dataset, dev)
         arrays, meta = evaluate(model, test, corruption)
         meta["full_test_accuracy"] = evaluate_accuracy(model, test_split)
         return arrays, meta

@@ -23,8 +23,13 @@ leaves them out and its intervals cover the seeds only.
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from . import search
 from .config import EvalConfig
@@ -85,11 +90,65 @@ def results_dir_for(profile: str, results_dir: str | None) -> str:
     return f"results/{profile}" if results_dir is None else str(results_dir)
 
 
+@dataclasses.dataclass(frozen=True)
+class ChapterSetup:
+    """What every chapter derives from its papermill parameters (:func:`chapter_setup`).
+
+    profile: the profile's name; results_dir: absolute path of the results folder; seeds: the seeds to load or train;
+    device: the device as asked for ("auto", "cpu", "cuda", ...), checked, for :func:`onen.experiments.run_seeds`;
+    torch_device: the same resolved to a :class:`torch.device`; evaluation: the profile's :func:`evaluation`.
+    """
+
+    profile: str
+    results_dir: str
+    seeds: list[int]
+    device: str
+    torch_device: torch.device
+    evaluation: EvalConfig
+
+
+def repository_root() -> Path:
+    """The checkout this package lives in (the folder holding ``onen/`` and ``results/``)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def chapter_setup(profile: str, results_dir: str | os.PathLike | None = None, seeds: Sequence[int] | None = None,
+                  device: str = "auto", default_seeds: Sequence[int] | None = None) -> ChapterSetup:
+    """The set-up of a chapter from its parameters cell (``profile``, ``results_dir``, ``seeds``, ``device``).
+
+    ``results_dir`` None is ``results/<profile>`` of the repository (:func:`repository_root`); a relative path is
+    taken relative to the working directory; either way the returned path is absolute. ``seeds`` None is
+    ``default_seeds`` if given (the regularizer chapters' own list), else the profile's :func:`seeds`. Raises
+    ValueError for an unknown profile (naming the valid ones), seeds that are not distinct non-negative integers, or
+    a device that :func:`onen.training.resolve_device` refuses.
+    """
+    from .training import resolve_device
+
+    _check(profile)
+    if results_dir is None:
+        folder = repository_root() / "results" / profile
+    elif isinstance(results_dir, (str, os.PathLike)) and str(results_dir):
+        folder = Path(results_dir).resolve()
+    else:
+        raise ValueError(f"results_dir must be None or a non-empty path, got {results_dir!r}")
+    chosen = (seeds if seeds is not None else default_seeds if default_seeds is not None else
+              _check(profile)["seeds"])
+    if isinstance(chosen, (str, bytes)) or not isinstance(chosen, Sequence):
+        raise ValueError(f"seeds must be None or a list of integers, got {chosen!r}")
+    if (not chosen or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in chosen)
+            or len(set(chosen)) != len(chosen)):
+        raise ValueError(f"seeds must be a non-empty list of distinct non-negative integers, got {chosen!r}")
+    if not isinstance(device, str):
+        raise ValueError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
+    return ChapterSetup(profile=profile, results_dir=str(folder), seeds=[int(s) for s in chosen], device=device,
+                        torch_device=resolve_device(device), evaluation=evaluation(profile))
+
+
 def committed_results(profile: str) -> Path:
     """The results folder of ``profile`` that ships with the book (``results/<profile>`` beside this package); the
     paper-profile networks committed there are what the chapters show at the paper's scale."""
     _check(profile)
-    return Path(__file__).resolve().parents[1] / "results" / profile
+    return repository_root() / "results" / profile
 
 
 def seeds(profile: str) -> list[int]:

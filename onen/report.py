@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .cache import CachedResult
-from .stats import mean_and_spread, verdict_from_interval
+from .stats import PairedContrast, Term, eps_at_half, eps_at_half_of_outcomes, mean_and_spread, paired_contrast
 from .plotting import colours, plot_curve, plot_spectra
 from .regularizers import layer_indices
 from .tables import Table
@@ -164,14 +164,15 @@ def _fmt_target(score: LayerTarget) -> list[str]:
 
 def summary_table(results: Results, layers: Sequence[int] = (0,), ranks: tuple[int, int] = (11, 500),
                   reference: tuple[int, float] = REFERENCE_TARGET, caption: str | None = None) -> Table:
-    """A :class:`~onen.tables.Table` (HTML in the book): clean accuracy, robustness scores (FGSM, PGD, noise), eps where PGD accuracy reaches <= 1%; for
+    """A :class:`~onen.tables.Table` (HTML in the book): clean accuracy, robustness scores (FGSM, PGD, noise), PGD's
+    :func:`eps50`, eps where PGD accuracy reaches <= 1%; for
     every layer that some variant regularizes, its :func:`target_scores` (target exponent, fitted exponent over the
     penalized ranks, median |log(lambda_k / gamma_k)|, reached); and for the other ``layers`` the exponent fitted
     over ``ranks``. Fitted exponents are mean ± sd over seeds. A legend under the table explains the columns."""
     scored = sorted({l for runs in results.values()
                      for l in regularized_layers(train_config(runs[0]), n_blocks(runs[0]))})
     plain = [l for l in layers if l not in scored]
-    header = ["model", "clean acc", "FGSM score", "PGD score", "noise score", "PGD→0 at eps"]
+    header = ["model", "clean acc", "FGSM score", "PGD score", "noise score", "PGD ε50", "PGD→0 at eps"]
     header += [f"alpha L{l + 1}" for l in plain]
     for l in scored:
         header += [f"L{l + 1} target α", f"L{l + 1} α fit", f"L{l + 1} med|log λ/γ|", f"L{l + 1} reached"]
@@ -180,6 +181,9 @@ def summary_table(results: Results, layers: Sequence[int] = (0,), ranks: tuple[i
         zeros = [zero_crossing(r.arrays["eps_pgd"], r.arrays["acc_pgd"]) for r in runs]
         row = [name, _fmt(np.array([r.meta["clean_accuracy"] for r in runs]), 3)]
         row += [_fmt(np.array([robustness_score(r, a) for r in runs]), 3) for a in ("fgsm", "pgd", "noise")]
+        half = np.array([eps50(r) for r in runs])
+        row.append("never" if np.all(np.isnan(half)) else _fmt(half[np.isfinite(half)], 3)
+                   + (f" ({int(np.isnan(half).sum())} never)" if np.any(np.isnan(half)) else ""))
         row.append("never" if np.all(np.isnan(zeros)) else f"{np.nanmax(zeros):g}")
         row += [_fmt(layer_alphas(runs, l, ranks), 2) for l in plain]
         for score in target_scores(runs, scored, reference):
@@ -187,7 +191,8 @@ def summary_table(results: Results, layers: Sequence[int] = (0,), ranks: tuple[i
             windows[score.layer].add(score.ranks)
             unregularized |= not score.regularized
         rows.append(row)
-    lines: list[str] = []
+    lines = ["PGD ε50: the eps at which PGD accuracy falls to half of the clean accuracy, interpolated on the grid "
+             "(never: not on the grid)"]
     if plain:
         lines.append(f"alpha: exponent fitted over ranks {ranks[0]}-{ranks[1]}")
     if scored:
@@ -246,23 +251,28 @@ def spectra_figure(results: Results, layers: Sequence[int], layer_names: Sequenc
     return fig
 
 
-def paired_effect(results: Results, better: str, worse: str, attack: str = "pgd") -> tuple[float, float, int]:
-    """Robustness score of ``better`` minus ``worse``, paired by seed: (mean, standard error, number of seeds)."""
-    a = np.array([robustness_score(r, attack) for r in results[better]])
-    b = np.array([robustness_score(r, attack) for r in results[worse]])
-    n = min(len(a), len(b))
-    diff = a[:n] - b[:n]
-    stderr = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    return float(diff.mean()), stderr, n
+def eps50(run: CachedResult, attack: str = "pgd") -> float:
+    """The radius at which ``attack``'s accuracy falls to half of the run's clean accuracy (``meta["clean_accuracy"]``),
+    interpolated on the eps grid (:func:`onen.stats.eps_at_half`); NaN if it never does on the grid."""
+    return eps_at_half(run.arrays[f"eps_{attack}"], run.arrays[f"acc_{attack}"], run.meta["clean_accuracy"])
 
 
-def verdict(effect: float, stderr: float, n_seeds: int, expected_sign: int = 1) -> str:
-    """The book's verdict rule (chapter "What reproduced") on a paired effect over ``n_seeds`` seeds with standard
-    error ``stderr``: its 95% Student-t interval (n - 1 degrees of freedom) decides "reproduced" (excludes zero on the
-    claimed side), "contradicted" (on the other side) or "not resolved"; one seed is "not enough seeds"."""
-    if n_seeds < 2 or not np.isfinite(stderr):
-        return verdict_from_interval(1, effect, float("nan"), float("nan"), expected_sign)
-    from scipy import stats as _stats
+def eps50_term(sign: float, runs: Sequence[CachedResult], attack: str = "pgd") -> Term:
+    """One variant's part in an eps50 contrast (:func:`onen.stats.paired_contrast`): its per-seed :func:`eps50`, and
+    where every run stores its per-image outcomes (``correct_<attack>``) those too, re-summarised on resampled images
+    with the clean accuracy of the attacked images (the curve at eps 0)."""
+    values = [eps50(r, attack) for r in runs]
+    if not all(f"correct_{attack}" in r.arrays for r in runs):
+        return Term(sign, values)
+    eps = runs[0].arrays[f"eps_{attack}"]
+    return Term(sign, values, [r.arrays[f"correct_{attack}"] for r in runs],
+                summary=lambda correct: eps_at_half_of_outcomes(eps, correct))
 
-    half = float(_stats.t.ppf(0.975, n_seeds - 1) * stderr)
-    return verdict_from_interval(n_seeds, effect, effect - half, effect + half, expected_sign)
+
+def paired_effect(results: Results, better: str, worse: str, attack: str = "pgd",
+                  n_boot: int = 400) -> PairedContrast:
+    """eps50 of ``better`` minus eps50 of ``worse`` (pixel units), paired by seed, with its 95% interval over seeds
+    and, where the runs store per-image outcomes, the paired bootstrap over the attacked images (the rule of the
+    chapter "What reproduced"); ``.verdict(sign)`` gives that chapter's verdict words."""
+    return paired_contrast([eps50_term(+1, results[better], attack), eps50_term(-1, results[worse], attack)],
+                           n_boot=n_boot, seed=0)

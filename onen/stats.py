@@ -4,12 +4,13 @@ A claimed effect is a contrast of networks computed per seed. Its uncertainty ha
 trained again differ) and the test images (another sample of images would give other accuracies). Every network of a
 chapter is attacked on the same test images, so the images' share is common to all seeds and does not show in the
 spread between seeds; :func:`bootstrap_se` estimates it by resampling the images, the same resample for every network
-and seed (paired), and :func:`combined_interval` adds the two.
+and seed (paired), and :func:`combined_interval` adds the two. :func:`paired_contrast` does all of it for a contrast of networks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -115,3 +116,106 @@ def verdict(diffs: Sequence[float] | np.ndarray, expected_sign: int, confidence:
     when it contains zero, and "not enough seeds" with a single seed."""
     mean, low, high = t_interval(diffs, confidence)
     return verdict_from_interval(len(np.atleast_1d(diffs)), mean, low, high, expected_sign)
+
+
+def eps_at_half_of_outcomes(eps: Sequence[float] | np.ndarray, correct: np.ndarray) -> float:
+    """:func:`eps_at_half` of per-image outcomes ``correct`` [len(eps), images] (True: classified correctly under the
+    attack at that eps), the clean accuracy being the accuracy at the grid's first eps, which must be 0; NaN when
+    that clean accuracy is 0 or the curve never falls to half."""
+    e = np.asarray(eps, dtype=np.float64)
+    if e.ndim != 1 or e.size == 0 or e[0] != 0:
+        raise ValueError(f"eps must be a 1-D grid starting at 0, got {eps!r}")
+    c = np.asarray(correct)
+    if c.ndim != 2 or c.shape[0] != e.size:
+        raise ValueError(f"correct must be [len(eps), images] = [{e.size}, N], got shape {c.shape}")
+    accuracy = c.mean(axis=1, dtype=np.float64)
+    return eps_at_half(e, accuracy, float(accuracy[0])) if accuracy[0] > 0 else float("nan")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One network in a contrast: ``sign`` times its summary. ``values``: the summary per seed, as reported (e.g.
+    eps50 of the stored curve); ``outcomes``: optional per-seed per-image outcome arrays, the images on the last axis
+    (every term and seed on the same images); ``summary``: maps such an array, restricted to some images, to the
+    summary (needed with ``outcomes``, for the image bootstrap)."""
+
+    sign: float
+    values: Sequence[float] | np.ndarray
+    outcomes: Sequence[np.ndarray] | None = None
+    summary: Callable[[np.ndarray], float] | None = None
+
+
+@dataclass(frozen=True)
+class PairedContrast:
+    """A contrast of networks over seeds: ``per_seed`` (length ``n_paired``, NaN where a summary is undefined),
+    ``n_seeds`` finite seeds, their ``mean`` and 95% interval [``low``, ``high``], and the paired bootstrap standard
+    error over the test images ``image_se`` (NaN when a term stores no per-image outcomes)."""
+
+    per_seed: np.ndarray
+    n_seeds: int
+    mean: float
+    low: float
+    high: float
+    image_se: float
+
+    def verdict(self, expected_sign: int) -> str:
+        """:func:`verdict_from_interval` of this interval ("not enough seeds" also when no seed is finite)."""
+        return verdict_from_interval(self.n_seeds, self.mean, self.low, self.high, expected_sign)
+
+
+def paired_contrast(terms: Sequence[Term], n_boot: int = 1000, seed: int = 0,
+                    confidence: float = 0.95) -> PairedContrast:
+    """The contrast sum(sign * value) of networks paired by seed, with an interval over seeds and test images.
+
+    Per seed (the first n seeds, n the fewest any term has) the contrast is the signed sum of the terms' ``values``.
+    If every term has ``outcomes``, the test images are resampled (:func:`bootstrap_se`, ``n_boot`` resamples drawn
+    with ``seed``), the same resample for every term and seed; each replicate recomputes every summary on those
+    images and takes the mean over seeds of the contrast, NaN seeds left out. The interval is
+    :func:`combined_interval` of the finite seeds and that image error, or :func:`t_interval` over seeds alone
+    without outcomes. With no finite seed the mean and interval are NaN.
+    """
+    if not terms:
+        raise ValueError("a contrast needs at least one term")
+    values = []
+    for i, term in enumerate(terms):
+        if not np.isfinite(term.sign) or term.sign == 0:
+            raise ValueError(f"term {i}: sign must be finite and non-zero, got {term.sign!r}")
+        v = np.asarray(term.values, dtype=np.float64)
+        if v.ndim != 1 or v.size == 0:
+            raise ValueError(f"term {i}: values must be a non-empty 1-D sequence (one per seed), got {term.values!r}")
+        if term.outcomes is not None:
+            if len(term.outcomes) != v.size:
+                raise ValueError(f"term {i}: {len(term.outcomes)} outcome arrays for {v.size} seeds")
+            if term.summary is None:
+                raise ValueError(f"term {i}: outcomes need a summary")
+        values.append(v)
+    n = min(v.size for v in values)
+    per_seed = np.zeros(n)
+    for term, v in zip(terms, values):
+        per_seed = per_seed + term.sign * v[:n]
+    finite = per_seed[np.isfinite(per_seed)]
+
+    image_se = float("nan")
+    if all(term.outcomes is not None for term in terms):
+        outcomes = [[np.asarray(o) for o in term.outcomes[:n]] for term in terms]
+        n_images = {o.shape[-1] for os_ in outcomes for o in os_}
+        if len(n_images) != 1:
+            raise ValueError(f"every term and seed must hold outcomes on the same images, got counts {n_images}")
+
+        def statistic(images: np.ndarray) -> float:
+            total = np.zeros(n)
+            for term, os_ in zip(terms, outcomes):
+                for s, o in enumerate(os_):
+                    total[s] += term.sign * term.summary(o[..., images])
+            return float(np.nanmean(total)) if np.isfinite(total).any() else float("nan")
+
+        image_se = bootstrap_se(statistic, n_images.pop(), n_boot=n_boot, seed=seed)
+
+    if finite.size == 0:
+        mean = low = high = float("nan")
+    elif np.isfinite(image_se):
+        mean, low, high = combined_interval(finite, image_se, confidence)
+    else:
+        mean, low, high = t_interval(finite, confidence)
+    return PairedContrast(per_seed=per_seed, n_seeds=int(finite.size), mean=mean, low=low, high=high,
+                          image_se=image_se)

@@ -68,3 +68,56 @@ def test_the_chapters_read_their_settings_from_the_profiles(chapter: str, call: 
     source = (REPO / "book" / f"{chapter}.py").read_text(encoding="utf-8")
     assert call in source
     assert "PROFILES = {" not in source and "SETTINGS = {" not in source  # no private table beside it
+
+
+def test_chapter_setup_defaults_to_the_profiles_results_folder_of_the_repository() -> None:
+    for profile in profiles.PROFILES:
+        setup = profiles.chapter_setup(profile)
+        assert setup.results_dir == str(REPO / "results" / profile)
+        assert setup.seeds == profiles.seeds(profile)
+        assert setup.evaluation == profiles.evaluation(profile)
+        assert setup.device == "auto" and setup.torch_device.type in ("cpu", "cuda")
+
+
+def test_chapter_setup_keeps_a_given_folder_seeds_and_device(tmp_path, monkeypatch) -> None:
+    setup = profiles.chapter_setup("paper", tmp_path / "mine", [2, 0], "cpu")
+    assert setup.results_dir == str((tmp_path / "mine").resolve())
+    assert setup.seeds == [2, 0]  # in the order given
+    assert str(setup.torch_device) == "cpu" and setup.device == "cpu"
+    monkeypatch.chdir(tmp_path)  # a relative folder is the working directory's
+    assert profiles.chapter_setup("quick", "rel").results_dir == str((tmp_path / "rel").resolve())
+    # the regularizer chapters' own seeds replace the profile's only where none are asked for
+    assert profiles.chapter_setup("paper", None, None, default_seeds=[7]).seeds == [7]
+    assert profiles.chapter_setup("paper", None, [1], default_seeds=[7]).seeds == [1]
+
+
+def test_chapter_setup_refuses_bad_parameters_with_clear_errors() -> None:
+    with pytest.raises(ValueError, match=r"profile must be one of \['paper', 'quick'\], got 'papr'"):
+        profiles.chapter_setup("papr")
+    for seeds in ([], [0, 0], [-1], [0.5], [True], "0"):
+        with pytest.raises(ValueError, match="seeds"):
+            profiles.chapter_setup("quick", None, seeds)
+    with pytest.raises(ValueError, match="results_dir"):
+        profiles.chapter_setup("quick", "")
+    with pytest.raises(ValueError, match="unknown device"):
+        profiles.chapter_setup("quick", device="tpu")
+
+
+def test_every_executed_chapter_sets_itself_up_with_chapter_setup() -> None:
+    chapters = [p for p in sorted((REPO / "book").glob("*.py")) if p.stem != "audit"]
+    assert len(chapters) >= 8
+    for chapter in chapters:
+        text = chapter.read_text(encoding="utf-8")
+        assert "profiles.chapter_setup(profile, results_dir, seeds, device" in text, chapter.name
+        assert "results_dir_for" not in text, chapter.name
+
+
+def test_nbval_checks_are_cell_tags_not_comments_that_show_in_the_book() -> None:
+    tagged = 0
+    for chapter in sorted((REPO / "book").glob("*.py")):
+        if chapter.stem == "audit":
+            continue
+        text = chapter.read_text(encoding="utf-8")
+        assert "NBVAL_" not in text, chapter.name
+        tagged += text.count('# %% tags=["nbval-check-output"]')
+    assert tagged >= 20

@@ -69,3 +69,17 @@ def test_corruption_run_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         np.testing.assert_array_equal(again.arrays[key], value)
     with pytest.raises(NotCached):  # other corrupted images are another entry
         corruption_run(config, CorruptionConfig(test_subset=40, corruptions=("fog",)), str(tmp_path), device="cpu")
+
+
+def test_scored_images_are_the_attacks_subset_of_the_one_loaded_test_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    from onen.corruption_eval import scored_images
+
+    test = synthetic_split(60, 1)
+    loads = []
+    monkeypatch.setattr(experiments, "dataset", lambda name, split, device: loads.append((name, split)) or test)
+    got = scored_images(CorruptionConfig(test_subset=25), "fashion_mnist")
+    order = torch.randperm(60, generator=torch.Generator().manual_seed(0))[:25].sort().values  # seed 0, sorted
+    torch.testing.assert_close(got.images, test.images[order])
+    torch.testing.assert_close(got.labels, test.labels[order])
+    assert loads == [("fashion_mnist", "test")]
+    assert scored_images(CorruptionConfig(test_subset=None)) is test  # all images: the split itself

@@ -122,14 +122,17 @@ def test_summary_table_shows_the_target_columns() -> None:
         "SpecReg": [fake_run(SPECREG, [power_law(20, 0.8), power_law(14, 1.05)], pgd=(0.98, 0.6, 0.2, 0.0))],
     }
     table = summary_table(results, layers=[0, 1])
-    assert table.header == ["model", "clean acc", "FGSM score", "PGD score", "noise score", "PGD→0 at eps", "alpha L1",
+    assert table.header == ["model", "clean acc", "FGSM score", "PGD score", "noise score", "PGD ε50", "PGD→0 at eps",
+                            "alpha L1",
                       "L2 target α", "L2 α fit", "L2 med|log λ/γ|", "L2 reached"]
     cells = {row[0]: row for row in table.rows}
-    # Vanilla: PGD score mean(0.4, 0, 0) = 0.133, zero at 0.2; layer 1 fitted over 11-14 (0.80); layer 2 scored
+    # Vanilla: PGD score mean(0.4, 0, 0) = 0.133; eps50: half of 0.975 crossed between 0.98 at 0 and 0.4 at 0.1,
+    # (0.98 - 0.4875) / 0.58 * 0.1 = 0.085; SpecReg: half of 0.98 between 0.6 at 0.1 and 0.2 at 0.2, 0.1 + 0.11 / 0.4
+    # * 0.1 = 0.1275; zero at 0.2; layer 1 fitted over 11-14 (0.80); layer 2 scored
     # against the reference 1/n target in parentheses: exponent 1.5, median 0.5 log(13/11) = 0.08, not reached
-    assert cells["Vanilla"] == ["Vanilla", "0.975", "0.233", "0.133", "0.890", "0.2", "0.80",
+    assert cells["Vanilla"] == ["Vanilla", "0.975", "0.233", "0.133", "0.890", "0.085", "0.2", "0.80",
                                 "(1)", "1.50", f"{0.5 * math.log(13 / 11):.2f}", "(no)"]
-    assert cells["SpecReg"] == ["SpecReg", "0.980", "0.233", "0.267", "0.890", "0.3", "0.80",
+    assert cells["SpecReg"] == ["SpecReg", "0.980", "0.233", "0.267", "0.890", "0.128", "0.3", "0.80",
                                 "1", "1.05", f"{0.05 * math.log(13 / 11):.2f}", "yes"]
     legend = "\n".join(table.notes)
     assert legend in str(table) and "<tfoot>" in table._repr_html_()
@@ -148,7 +151,7 @@ def test_summary_table_with_seeds_and_no_regularized_layer() -> None:
     # a table of unregularized variants only has no target columns, as before
     plain = summary_table({"Vanilla": [fake_run(VANILLA, [power_law(20, 0.8), power_law(14, 1.5)])]}, layers=[0, 1])
     assert plain.header[-2:] == ["alpha L1", "alpha L2"] and len(plain.rows) == 1
-    assert "target" not in str(plain) and "penalized" not in str(plain) and len(plain.notes) == 1
+    assert "target" not in str(plain) and "penalized" not in str(plain) and len(plain.notes) == 2
 
 
 def test_closest_beta_picks_the_spectrum_nearest_its_target_and_ignores_robustness() -> None:
@@ -173,10 +176,56 @@ def test_closest_beta_picks_the_spectrum_nearest_its_target_and_ignores_robustne
         report.closest_beta(results, "SpecReg (all)")
 
 
-def test_verdict_words_follow_the_t_interval_rule() -> None:
-    assert report.verdict(0.05, float("nan"), 1) == "not enough seeds"  # never "agrees" on one seed
-    assert report.verdict(-0.05, 0.0, 1, expected_sign=-1) == "not enough seeds"
-    # t(0.975, 2) = 4.303: an effect of 1.0 with standard error 0.2 excludes zero, with 0.25 it does not
-    assert report.verdict(1.0, 0.2, 3) == "reproduced"
-    assert report.verdict(1.0, 0.25, 3) == "not resolved"
-    assert report.verdict(1.0, 0.2, 3, expected_sign=-1) == "contradicted"
+def _curve_run(pgd, clean, seed=0, correct=None) -> CachedResult:
+    run = fake_run(TrainConfig(widths=[20, 14], seed=seed), [power_law(20, 1.0), power_law(14, 1.0)], pgd=pgd,
+                   clean=clean)
+    if correct is not None:
+        run.arrays["correct_pgd"] = correct
+    return run
+
+
+def test_eps50_interpolates_to_half_of_the_runs_clean_accuracy() -> None:
+    # half of 0.9 = 0.45, crossed between 0.6 at 0.1 and 0.3 at 0.2: 0.1 + 0.15 / 0.3 * 0.1 = 0.15
+    assert report.eps50(_curve_run((0.9, 0.6, 0.3, 0.0), 0.9)) == pytest.approx(0.15)
+    assert math.isnan(report.eps50(_curve_run((0.9, 0.8, 0.7, 0.6), 0.9)))  # never half on the grid
+
+
+def test_paired_effect_is_the_eps50_difference_paired_by_seed_with_the_t_interval() -> None:
+    from scipy import stats as st
+
+    # per seed: better's eps50 (0.15, 0.2, 0.25 by construction) minus worse's (0.05 each)
+    better = [_curve_run((1.0, 0.75, 0.25, 0.0), 1.0, 0), _curve_run((1.0, 1.0, 0.5, 0.0), 1.0, 1),
+              _curve_run((1.0, 1.0, 0.75, 0.25), 1.0, 2)]
+    worse = [_curve_run((1.0, 0.0, 0.0, 0.0), 1.0, s) for s in range(3)]
+    effect = report.paired_effect({"SpecReg": better, "Vanilla": worse}, "SpecReg", "Vanilla")
+    assert effect.per_seed == pytest.approx([0.10, 0.15, 0.20])
+    half = st.t.ppf(0.975, 2) * 0.05 / math.sqrt(3)  # sd of (0.10, 0.15, 0.20) is 0.05
+    assert (effect.mean, effect.low, effect.high) == pytest.approx((0.15, 0.15 - half, 0.15 + half))
+    assert math.isnan(effect.image_se)  # no per-image outcomes stored
+    assert effect.verdict(+1) == "reproduced" and effect.verdict(-1) == "contradicted"
+    # eps50, not the mean accuracy over eps: "a" falls to half later (0.1 + 0.4 / 0.9 * 0.1 = 0.144 against
+    # 0.5 / 0.55 * 0.1 = 0.091) though "b" keeps more accuracy on average over the grid (0.45 against 0.30)
+    a, b = _curve_run((1.0, 0.9, 0.0, 0.0), 1.0), _curve_run((1.0, 0.45, 0.45, 0.45), 1.0)
+    assert report.robustness_score(a) < report.robustness_score(b)
+    one = report.paired_effect({"a": [a], "b": [b]}, "a", "b")
+    assert one.mean == pytest.approx(0.1 + 0.4 / 0.9 * 0.1 - 0.5 / 0.55 * 0.1)
+    assert one.verdict(+1) == "not enough seeds"
+
+
+def test_paired_effect_bootstraps_the_stored_per_image_outcomes() -> None:
+    # 4 images; better: all correct at 0, 3 at 0.1, 1 at 0.2, none at 0.3; worse: all at 0, none after
+    good = np.array([[1, 1, 1, 1], [1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]], bool)
+    bad = np.array([[1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], bool)
+    results = {"a": [_curve_run(tuple(good.mean(1)), 1.0, correct=good)],
+               "b": [_curve_run(tuple(bad.mean(1)), 1.0, correct=bad)]}
+    effect = report.paired_effect(results, "a", "b", n_boot=200)
+    assert effect.mean == pytest.approx(0.15 - 0.05)
+    # by hand: the same resamples as onen.stats.bootstrap_se (default_rng(0), 200 draws of 4 indices)
+    rng, reps = np.random.default_rng(0), []
+    for _ in range(200):
+        idx = rng.integers(0, 4, 4)
+        curves = [good[:, idx].mean(1), bad[:, idx].mean(1)]
+        halves = [np.interp(0.5, c[::-1], EPS[::-1]) if c[0] > 0 and c.min() <= 0.5 else np.nan for c in curves]
+        reps.append(halves[0] - halves[1])
+    reps = np.array(reps)
+    assert effect.image_se == pytest.approx(np.std(reps[np.isfinite(reps)], ddof=1))

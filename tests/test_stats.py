@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from onen import stats
 from onen.stats import eps_at_half, t_interval, verdict
 
 
@@ -96,3 +97,92 @@ def test_combined_interval_by_hand() -> None:
     for bad in (float("nan"), -0.1):
         with pytest.raises(ValueError):
             combined_interval([1.0, 2.0], bad)
+
+
+# --- paired_contrast: checked against the formulas written out by hand ---------------------------------------------
+
+def _hand_bootstrap_se(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> float:
+    """SE over image resamples of mean_s(mean(a_s[idx]) - mean(b_s[idx])), a and b bool [seeds, images]; the
+    resamples are bootstrap_se's documented draws (default_rng(seed).integers(0, N, N), n_boot times)."""
+    rng = np.random.default_rng(seed)
+    reps = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, a.shape[1], a.shape[1])
+        reps.append(np.mean([a[s, idx].sum() / len(idx) - b[s, idx].sum() / len(idx) for s in range(a.shape[0])]))
+    return float(np.std(reps, ddof=1))
+
+
+def test_paired_contrast_matches_a_hand_computation_of_seeds_and_images() -> None:
+    from scipy import stats as st
+
+    rng = np.random.default_rng(3)
+    a = rng.random((3, 40)) < np.array([[0.9], [0.8], [0.85]])
+    b = rng.random((3, 40)) < 0.6
+    result = stats.paired_contrast([stats.Term(+1, a.mean(1), list(a), summary=np.mean),
+                                    stats.Term(-1, b.mean(1), list(b), summary=np.mean)], n_boot=200, seed=5)
+    diffs = [a[s].sum() / 40 - b[s].sum() / 40 for s in range(3)]
+    se = _hand_bootstrap_se(a, b, 200, 5)
+    mean = sum(diffs) / 3
+    sd = (sum((d - mean) ** 2 for d in diffs) / 2) ** 0.5
+    half = st.t.ppf(0.975, 2) * (sd**2 / 3 + se**2) ** 0.5
+    assert result.image_se == pytest.approx(se, rel=1e-12)
+    assert (result.mean, result.low, result.high) == pytest.approx((mean, mean - half, mean + half), rel=1e-12)
+    assert result.n_seeds == 3 and result.per_seed == pytest.approx(diffs)
+    expected = "reproduced" if mean - half > 0 else "not resolved"
+    assert result.verdict(+1) == expected
+    assert result.verdict(-1) == ("contradicted" if expected == "reproduced" else "not resolved")
+
+
+def test_paired_contrast_without_outcomes_is_the_t_interval_over_seeds_of_the_signed_sum() -> None:
+    from scipy import stats as st
+
+    # (a - b) - (c - d) per seed, seeds truncated to the fewest any term has (3)
+    terms = [stats.Term(+1, [0.30, 0.25, 0.28, 9.0]), stats.Term(-1, [0.20, 0.21, 0.19]),
+             stats.Term(-1, [0.05, 0.02, 0.04]), stats.Term(+1, [0.01, 0.00, 0.02])]
+    result = stats.paired_contrast(terms)
+    diffs = [0.30 - 0.20 - 0.05 + 0.01, 0.25 - 0.21 - 0.02 + 0.00, 0.28 - 0.19 - 0.04 + 0.02]
+    mean = sum(diffs) / 3
+    half = st.t.ppf(0.975, 2) * (sum((d - mean) ** 2 for d in diffs) / 2 / 3) ** 0.5
+    assert np.isnan(result.image_se)
+    assert (result.mean, result.low, result.high) == pytest.approx((mean, mean - half, mean + half))
+
+
+def test_paired_contrast_leaves_undefined_seeds_out_and_one_seed_is_not_enough() -> None:
+    result = stats.paired_contrast([stats.Term(+1, [0.2, float("nan"), 0.3]), stats.Term(-1, [0.1, 0.1, 0.1])])
+    assert result.n_seeds == 2 and result.mean == pytest.approx(0.15)
+    assert np.isnan(result.per_seed[1])
+    # one seed with per-image outcomes: the interval is the image error alone (normal quantile), no verdict
+    a, b = np.array([[1, 1, 1, 0, 1, 1]], bool), np.array([[1, 0, 0, 0, 1, 0]], bool)
+    one = stats.paired_contrast([stats.Term(+1, a.mean(1), list(a), np.mean),
+                                 stats.Term(-1, b.mean(1), list(b), np.mean)], n_boot=300, seed=1)
+    se = _hand_bootstrap_se(a, b, 300, 1)
+    assert one.mean == pytest.approx(0.5) and one.high - one.mean == pytest.approx(1.959963984540054 * se)
+    assert one.verdict(+1) == "not enough seeds"
+    none = stats.paired_contrast([stats.Term(+1, [float("nan")]), stats.Term(-1, [0.1])])
+    assert none.n_seeds == 0 and np.isnan(none.mean) and none.verdict(+1) == "not enough seeds"
+
+
+def test_paired_contrast_refuses_inconsistent_terms() -> None:
+    a = np.ones((2, 5), bool)
+    with pytest.raises(ValueError, match="same images"):
+        stats.paired_contrast([stats.Term(1, [1, 1], list(a), np.mean),
+                               stats.Term(-1, [1, 1], [np.ones(4, bool)] * 2, np.mean)])
+    with pytest.raises(ValueError, match="summary"):
+        stats.paired_contrast([stats.Term(1, [1, 1], list(a))])
+    with pytest.raises(ValueError, match="outcome arrays"):
+        stats.paired_contrast([stats.Term(1, [1, 1, 1], list(a), np.mean)])
+    with pytest.raises(ValueError, match="sign"):
+        stats.paired_contrast([stats.Term(0, [1.0])])
+    with pytest.raises(ValueError, match="at least one term"):
+        stats.paired_contrast([])
+
+
+def test_eps_at_half_of_outcomes_reads_the_clean_accuracy_at_eps_zero() -> None:
+    correct = np.array([[1, 1, 1, 1], [1, 1, 1, 0], [1, 0, 0, 0]], bool)  # 100%, 75%, 25%
+    # half of 100% is 50%, crossed between 75% at 0.1 and 25% at 0.2: 0.1 + (0.75 - 0.5) / 0.5 * 0.1
+    assert stats.eps_at_half_of_outcomes([0.0, 0.1, 0.2], correct) == pytest.approx(0.15)
+    assert np.isnan(stats.eps_at_half_of_outcomes([0.0, 0.1, 0.2], np.zeros((3, 4), bool)))
+    with pytest.raises(ValueError, match="starting at 0"):
+        stats.eps_at_half_of_outcomes([0.05, 0.1, 0.2], correct)
+    with pytest.raises(ValueError, match="correct must be"):
+        stats.eps_at_half_of_outcomes([0.0, 0.1], correct)

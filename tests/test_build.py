@@ -1,4 +1,4 @@
-"""The book runner: a failed or interrupted chapter never replaces the last good executed notebook, the published
+"""The book runner (onen.build): a failed or interrupted chapter never replaces the last good executed notebook, the published
 page hides the injected parameters, and html() refuses a notebook that did not run to the end."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from onen import book
+from onen import build
 
 
 def write_chapter(root: Path, name: str, body: str) -> None:
@@ -21,27 +21,27 @@ def write_chapter(root: Path, name: str, body: str) -> None:
 @pytest.fixture
 def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))
-    book.use_this_interpreter(tmp_path / "kernel")
+    build.use_this_interpreter(tmp_path / "kernel")
 
 
 def test_a_failed_chapter_keeps_the_last_good_notebook(tmp_path: Path, kernel: None) -> None:
     root = tmp_path / "root"
     root.mkdir()
     write_chapter(root, "ch", "print('good', profile)")
-    book._execute_one(root, "ch", {"profile": "paper", "results_dir": "/somewhere/results/paper"})
+    build._execute_one(root, "ch", {"profile": "paper", "results_dir": "/somewhere/results/paper"})
     notebook = root / "book" / "ch.ipynb"
     good = notebook.read_bytes()
-    assert book.completed(notebook)
+    assert build.completed(notebook)
     nb = nbformat.reads(good.decode(), as_version=4)
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert ["injected-parameters", "remove-cell"] in tags and ["parameters", "hide-cell"] in tags
     assert "good paper" in str(nb.cells[-1].outputs)
 
     write_chapter(root, "ch", "raise RuntimeError('broken')")
-    with pytest.raises(book.ChapterFailed):
-        book._execute_one(root, "ch", {"profile": "paper"})
+    with pytest.raises(build.ChapterFailed):
+        build._execute_one(root, "ch", {"profile": "paper"})
     assert notebook.read_bytes() == good
-    assert not book.completed(root / "book" / "ch.failed.ipynb")
+    assert not build.completed(root / "book" / "ch.failed.ipynb")
     assert sorted(p.name for p in (root / "book").iterdir()) == ["ch.failed.ipynb", "ch.ipynb", "ch.py"]
 
 
@@ -55,11 +55,11 @@ def test_completed_needs_an_end_time_and_every_cell_completed(tmp_path: Path) ->
         for cell, status in zip(nb.cells, statuses):
             cell.metadata["papermill"] = {"status": status}
         nbformat.write(nb, path)
-        return book.completed(path)
+        return build.completed(path)
 
     assert save("2026-01-01T00:00:00", ["completed", "completed"])
     assert not save(None, ["completed", "completed"])  # killed before papermill finished
     assert not save("2026-01-01T00:00:00", ["completed", "running"])
     nb.metadata.pop("papermill")
     nbformat.write(nb, path)
-    assert not book.completed(path)  # never executed by papermill
+    assert not build.completed(path)  # never executed by papermill

@@ -6,9 +6,9 @@ The chapters are Jupytext percent-format files ``book/<name>.py``. ``execute`` c
 notebooks with Jupyter Book (which executes nothing itself). ``all`` does both. ``convert`` only writes the notebooks,
 for running papermill by hand::
 
-    python -m onen.book execute --profile paper --device cuda --chapter shallow
-    python -m onen.book html
-    python -m onen.book convert && papermill book/shallow.ipynb book/shallow.ipynb -p profile paper -p device cuda
+    python -m onen.build execute --profile paper --device cuda --chapter shallow
+    python -m onen.build html
+    python -m onen.build convert && papermill book/shallow.ipynb book/shallow.ipynb -p profile paper -p device cuda
 
 Chapters run with the repository root as working directory. ``results_dir`` is passed as an absolute path, so a
 notebook re-executed elsewhere (nbval starts its kernel in ``book/``) still finds the cached results.
@@ -227,7 +227,7 @@ def html(root: Path, output: str | None = None) -> None:
         elif source.is_file() and source.stat().st_mtime > notebook.stat().st_mtime:
             print(f"warning: {source.relative_to(root)} is newer than its executed notebook", file=sys.stderr)
     if missing:
-        raise SystemExit("not executed: " + ", ".join(missing) + "\nrun `python -m onen.book execute` first")
+        raise SystemExit("not executed: " + ", ".join(missing) + "\nrun `python -m onen.build execute` first")
     command = [_jupyter_book(), "build", str(root), "-W", "-n", "--keep-going", "--all"]
     if output:
         command += ["--path-output", output]
@@ -247,7 +247,7 @@ def _jupyter_book() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m onen.book", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m onen.build", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = argparse.ArgumentParser(add_help=False)
     run.add_argument("--profile", default="quick", choices=sorted(PROFILES))

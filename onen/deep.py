@@ -1,0 +1,77 @@
+"""The two chapters on deep networks (sections 4.2 and 4.3): both train every variant on the MLP 3x1000 and on the
+CNN, and show the same figures and tables per architecture. This module holds what they share; each chapter keeps its
+own text and its own choice of variants and contrasts.
+
+``results`` below maps an architecture ("mlp", "cnn") to that architecture's :data:`onen.report.Results`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from . import report
+from .cache import CachedResult
+from .experiments import run_seeds
+from .profiles import ChapterSetup
+from .stats import PairedContrast
+from .tables import Table
+from .training import TrainConfig
+
+ARCHS: dict[str, str] = {"mlp": "MLP 3x1000", "cnn": "CNN"}  # architecture -> display name
+
+ArchResults = Mapping[str, report.Results]
+
+
+def variants(maker: Callable[[str, str], dict[str, TrainConfig]], profile: str) -> dict[str, dict[str, TrainConfig]]:
+    """``maker(arch, profile)`` (e.g. :func:`onen.profiles.last_layer_variants`) for each architecture."""
+    return {arch: maker(arch, profile) for arch in ARCHS}
+
+
+def load(configs: Mapping[str, Mapping[str, TrainConfig]],
+         setup: ChapterSetup) -> dict[str, dict[str, list[CachedResult]]]:
+    """Every variant of every architecture, trained or loaded from the cache for each of the set-up's seeds."""
+    return {arch: {name: run_seeds(config, setup.evaluation, setup.seeds, setup.results_dir, setup.device)
+                   for name, config in by_name.items()}
+            for arch, by_name in configs.items()}
+
+
+def _layers(results: report.Results) -> list[int]:
+    return list(range(report.n_blocks(next(iter(results.values()))[0])))
+
+
+def robustness_panels(results: ArchResults, attacks: Sequence[str] = ("fgsm", "pgd"),
+                      height: float = 4.2) -> Figure:
+    """:func:`onen.report.robustness_figure` of each architecture, side by side, titled with its display name."""
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), height), squeeze=False)
+    for ax, arch in zip(axes[0], results):
+        report.robustness_figure(results[arch], attacks=attacks, title=ARCHS[arch], ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def spectra_figures(results: ArchResults) -> dict[str, Figure]:
+    """Per architecture, :func:`onen.report.spectra_figure` of every hidden layer."""
+    return {arch: report.spectra_figure(runs, layers=_layers(runs),
+                                        layer_names=[f"{ARCHS[arch]}, hidden layer {l + 1}" for l in _layers(runs)])
+            for arch, runs in results.items()}
+
+
+def summary_tables(results: ArchResults) -> list[Table]:
+    """Per architecture, :func:`onen.report.summary_table` over every hidden layer, captioned with its name."""
+    return [report.summary_table(runs, layers=_layers(runs), caption=ARCHS[arch]) for arch, runs in results.items()]
+
+
+def chosen_contrasts(results: report.Results, family: str, pairs: Sequence[tuple[str, str, str]],
+                     ) -> tuple[str, dict[str, PairedContrast]]:
+    """The beta that :func:`onen.report.closest_beta` chooses for ``family`` (spectra only), and the eps50 contrast
+    (:func:`onen.report.paired_effect`) of each (label, better, worse) pair, where ``{chosen}`` in a name stands for
+    the chosen variant and ``{beta}`` for its beta, e.g. ("specwh", "SpecReg-Wh (last) β={beta}", "Vanilla-Wh")."""
+    chosen, _ = report.closest_beta(results, family)
+    beta = chosen.split("β=")[1]
+    effects = {label: report.paired_effect(results, better.format(chosen=chosen, beta=beta),
+                                           worse.format(chosen=chosen, beta=beta))
+               for label, better, worse in pairs}
+    return beta, effects
