@@ -46,13 +46,12 @@ from myst_nb import glue
 from onen import profiles
 from onen.audit import audit_run, masking_flags
 from onen.plotting import PALETTE, use_style
-from onen.stats import bootstrap_se, combined_interval, eps_at_half, verdict_from_interval
+from onen.stats import Term, eps_at_half, eps_at_half_of_outcomes, paired_contrast
 from onen.tables import Table
 
-results_dir = profiles.results_dir_for(profile, results_dir)
-seeds = profiles.seeds(profile) if seeds is None else [int(s) for s in seeds]
+setup = profiles.chapter_setup(profile, results_dir, seeds, device)
+results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
 audit = profiles.audit_config(profile)
-evaluation = profiles.evaluation(profile)
 networks = profiles.book_networks(profile)
 families = {"shallow": "shallow", "MLP": "MLP 3x1000", "CNN": "CNN"}
 betas = profiles.deep_betas(profile)
@@ -93,8 +92,7 @@ use_style()
 # for every network of the book, and the cost of an attack is its budget times the share of images it has not yet
 # broken, so the budgets are smaller:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 flag_defaults = {k: p.default for k, p in inspect.signature(masking_flags).parameters.items()
                  if p.default is not inspect.Parameter.empty}
 budget_rows = [
@@ -211,8 +209,7 @@ def family_of(name):
 
 by_family = {f: [n for n in networks if family_of(n) == f] for f in families}
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"profile {profile}: {len(networks)} networks x {len(seeds)} seed(s) {seeds}, "
       f"{audit.n_images} images each")
 for family, names in by_family.items():
@@ -355,8 +352,7 @@ plt.close(fig)
 # restarts matter {glue:text}`audit-n-flag-restarts` times, not zero at the largest $\epsilon$
 # {glue:text}`audit-n-flag-zero` times. What each flag found:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 flag_rows = [[n, str(s), CHECKS[c], r.meta["reasons"][c]] for n in names for s, r in zip(seeds, audits[n])
              for c in CHECKS if r.meta["flags"][c]]
 Table(["network", "seed", "check", "finding"], flag_rows or [["none", "", "", "no check raised on any network"]],
@@ -394,8 +390,7 @@ for family, names_f in by_family.items():
     glue(f"audit-{family}-eps-half", f"{eps[k_half]:g}", display=False)
     glue(f"audit-{family}-eps-zero", f"{eps[k_zero]:g}", display=False)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 header = ["network", "ε", *ATTACK_NAMES.values(), "PGD-1 − worst"]
 for family, names_f in by_family.items():
     half, k_half, k_zero = radii[family]
@@ -461,39 +456,38 @@ def baseline_of(name):
 
 n_images = audit.n_images
 effect_rows, effects = [], {}
+
+
+def term(sign, runs, attack):
+    """One network's eps50 under ``attack`` as a term of a paired contrast (per-image outcomes for the bootstrap)."""
+    return Term(sign, eps50(runs, attack), [correct(r, attack) for r in runs],
+                summary=lambda outcomes: eps_at_half_of_outcomes(eps, outcomes))
+
+
 for family, name in contrasts:
     base = baseline_of(name)
     n = min(len(audits[name]), len(audits[base]))
-    runs = {name: audits[name][:n], base: audits[base][:n]}
-
-    def diff(attack, images=None):
-        return eps50(runs[name], attack, images) - eps50(runs[base], attack, images)
-
-    def boot(statistic):
-        return bootstrap_se(lambda idx: float(np.nanmean(statistic(idx))), n_images, n_boot=BOOTSTRAP, seed=0)
-
-    result = {}
-    for key, stat in (("pgd", lambda idx=None: diff("pgd", idx)),
-                      ("worst", lambda idx=None: diff("worst", idx)),
-                      ("closed", lambda idx=None: diff("pgd", idx) - diff("worst", idx))):
-        per_seed = stat()
-        finite = per_seed[np.isfinite(per_seed)]
-        if finite.size == 0:
-            result[key] = (np.nan, np.nan, np.nan)
-            continue
-        se = boot(stat)
-        result[key] = combined_interval(finite, se if np.isfinite(se) else 0.0)
+    runs, base_runs = audits[name][:n], audits[base][:n]
+    result = {
+        "pgd": paired_contrast([term(+1, runs, "pgd"), term(-1, base_runs, "pgd")], n_boot=BOOTSTRAP),
+        "worst": paired_contrast([term(+1, runs, "worst"), term(-1, base_runs, "worst")], n_boot=BOOTSTRAP),
+        # the part of the PGD-1 gap the worst case takes away: (net - base under PGD-1) - (net - base, worst case)
+        "closed": paired_contrast([term(+1, runs, "pgd"), term(-1, base_runs, "pgd"),
+                                   term(-1, runs, "worst"), term(+1, base_runs, "worst")], n_boot=BOOTSTRAP),
+    }
     k_half = radii[family][1]
-    result["acc"] = {a: 100 * (np.mean([correct(r, a)[k_half].mean() for r in runs[name]])
-                               - np.mean([correct(r, a)[k_half].mean() for r in runs[base]])) for a in ("pgd", "worst")}
-    result["n"] = int(np.isfinite(diff("worst")).sum())
+    result["acc"] = {a: 100 * (np.mean([correct(r, a)[k_half].mean() for r in runs])
+                               - np.mean([correct(r, a)[k_half].mean() for r in base_runs])) for a in ("pgd", "worst")}
+    result["n"] = result["worst"].n_seeds
     effects[name] = result
     pgd, worst, closed = result["pgd"], result["worst"], result["closed"]
-    share_closed = closed[0] / pgd[0] if pgd[0] > 0 else np.nan
-    words = verdict_from_interval(result["n"], *worst, +1) if np.isfinite(worst[0]) else "not tested"
+    share_closed = closed.mean / pgd.mean if pgd.mean > 0 else np.nan
+    words = worst.verdict(+1) if np.isfinite(worst.mean) else "not tested"
 
     def cell(v):
-        return "—" if not np.isfinite(v[0]) else f"{v[0]:+.4f} [{v[1]:+.4f}, {v[2]:+.4f}]"
+        if not np.isfinite(v.mean):
+            return "—"
+        return f"{v.mean:+.4f}" + ("" if not np.isfinite(v.low) else f" [{v.low:+.4f}, {v.high:+.4f}]")
 
     effect_rows.append([name, base.split(" ", 1)[1], f"{eps[k_half]:g}",
                         f"{result['acc']['pgd']:+.1f} → {result['acc']['worst']:+.1f}", cell(pgd), cell(worst),
@@ -501,8 +495,7 @@ for family, name in contrasts:
                         "—" if not np.isfinite(share_closed) else f"{round(100 * share_closed):d}%", str(result["n"]),
                         words])
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 Table(["network", "against", "ε½", "Δ accuracy at ε½, PGD-1 → worst", "Δε50 under PGD-1",
        "Δε50 under worst case", "gap closed", "share closed", "seeds", "verdict (worst case)"], effect_rows,
       caption=f"Regularized minus baseline ε50 (pixel units), {profile} profile, with 95% intervals",
@@ -518,7 +511,7 @@ fig, ax = plt.subplots(figsize=(8, 0.42 * len(effects) + 1.3))
 y = np.arange(len(effects))[::-1]
 for yi, (name, r) in zip(y, effects.items()):
     for offset, key, colour, label in ((0.17, "pgd", PALETTE[0], "PGD-1"), (-0.17, "worst", PALETTE[5], "worst case")):
-        mean, low, high = r[key]
+        mean, low, high = r[key].mean, r[key].low, r[key].high
         if not np.isfinite(mean):
             continue
         err = None if not np.isfinite(low) else [[mean - low], [high - mean]]
@@ -547,18 +540,18 @@ for family, name in pairs.items():
     r = effects[spec]
     key = family.lower()
     glue(f"audit-{key}-spec-name", spec, display=False)
-    glue(f"audit-{key}-d-pgd", f"{r['pgd'][0]:+.4f}", display=False)
-    glue(f"audit-{key}-d-worst", f"{r['worst'][0]:+.4f}", display=False)
-    glue(f"audit-{key}-d-worst-ci", f"[{r['worst'][1]:+.4f}, {r['worst'][2]:+.4f}]", display=False)
-    glue(f"audit-{key}-closed", f"{r['closed'][0]:+.4f}", display=False)
-    glue(f"audit-{key}-closed-ci", f"[{r['closed'][1]:+.4f}, {r['closed'][2]:+.4f}]", display=False)
+    glue(f"audit-{key}-d-pgd", f"{r['pgd'].mean:+.4f}", display=False)
+    glue(f"audit-{key}-d-worst", f"{r['worst'].mean:+.4f}", display=False)
+    glue(f"audit-{key}-d-worst-ci", f"[{r['worst'].low:+.4f}, {r['worst'].high:+.4f}]", display=False)
+    glue(f"audit-{key}-closed", f"{r['closed'].mean:+.4f}", display=False)
+    glue(f"audit-{key}-closed-ci", f"[{r['closed'].low:+.4f}, {r['closed'].high:+.4f}]", display=False)
     glue(f"audit-{key}-acc", f"{r['acc']['pgd']:+.1f} → {r['acc']['worst']:+.1f}", display=False)
-    share_closed = r["closed"][0] / r["pgd"][0] if r["pgd"][0] > 0 else np.nan
+    share_closed = r["closed"].mean / r["pgd"].mean if r["pgd"].mean > 0 else np.nan
     glue(f"audit-{key}-share", "—" if not np.isfinite(share_closed) else f"{100 * share_closed:.0f}%", display=False)
 spectral = [n for _, n in contrasts if "SpecReg" in n]
-positive_pgd = [n for n in spectral if effects[n]["pgd"][0] > 0]
-survive = [n for n in positive_pgd if effects[n]["worst"][0] > 0]
-excluded = [n for n in survive if effects[n]["worst"][1] > 0]
+positive_pgd = [n for n in spectral if effects[n]["pgd"].mean > 0]
+survive = [n for n in positive_pgd if effects[n]["worst"].mean > 0]
+excluded = [n for n in survive if effects[n]["worst"].low > 0]
 glue("audit-n-spectral", f"{len(spectral)}", display=False)
 glue("audit-n-positive", f"{len(positive_pgd)}", display=False)
 glue("audit-n-survive", f"{len(survive)}", display=False)
@@ -572,7 +565,7 @@ glue("audit-largest-gap-name", largest_name, display=False)
 def in_words(family, r):
     """One plain sentence on whether an advantage under PGD-1 survives the worst case (image error only with one
     seed, seeds and images otherwise)."""
-    d_pgd, (d_worst, low, high) = r["pgd"][0], r["worst"]
+    d_pgd, d_worst, low, high = r["pgd"].mean, r["worst"].mean, r["worst"].low, r["worst"].high
     if not (np.isfinite(d_pgd) and np.isfinite(d_worst)):
         return f"in the {family} net a curve never falls to half, so ε50 cannot be compared"
     if d_pgd <= 0:
