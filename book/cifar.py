@@ -67,6 +67,7 @@ glue("cifar-seeds", len(seeds), display=False)
 glue("cifar-attack-images", evaluation.test_subset or 10000, display=False)
 glue("cifar-pgd-steps", evaluation.pgd_steps, display=False)
 glue("cifar-track-every", variants["SpecReg (all)"].track_every, display=False)
+glue("cifar-track-momentum", variants["SpecReg (all)"].track_momentum, display=False)
 glue("cifar-audit-images", audit.n_images, display=False)
 glue("cifar-audit-eps", f"{255 * max(audit.eps):g}/255", display=False)
 glue("cifar-corr-images", corruption.test_subset or 10000, display=False)
@@ -96,8 +97,8 @@ glue("cifar-scale", Markdown(
 #
 # **Variants.** *Vanilla* (cross-entropy only); *SpecReg (all)*: the spectral penalty of {doc}`regularizer` on every
 # block ($\tau = 10$, $\alpha = 1$, $\beta = 1$), read through the tracked eigenbasis of {doc}`eigenbasis`, which
-# serves minibatches narrower than the layer (its eigendecomposition refreshed every
-# {glue:text}`cifar-track-every` steps); *Jacobian*: the Jacobian penalty with weight 0.01. All use Adam with the
+# serves minibatches narrower than the layer (running covariance with momentum {glue:text}`cifar-track-momentum`, its
+# eigendecomposition refreshed every {glue:text}`cifar-track-every` steps); *Jacobian*: the Jacobian penalty with weight 0.01. All use Adam with the
 # AMSGrad correction at learning rate {glue:text}`cifar-lr`, batch {glue:text}`cifar-batch`,
 # {glue:text}`cifar-epochs` epochs on {glue:text}`cifar-train-images` training images, {glue:text}`cifar-seeds`
 # seed(s).
@@ -189,9 +190,13 @@ for name, key in (("Vanilla", "vanilla"), ("SpecReg (all)", "specreg"), ("Jacobi
     glue(f"cifar-pgd2-{key}", summary(at_eps(name, "pgd", 2)), display=False)
     glue(f"cifar-pgd8-{key}", summary(at_eps(name, "pgd", 8)), display=False)
     glue(f"cifar-fgsm2-{key}", summary(at_eps(name, "fgsm", 2)), display=False)
+n_attacked = evaluation.test_subset or 10000
+p_attacked = float(clean_attacked["Vanilla"].mean())
+half_width = 100 * 1.96 * np.sqrt(p_attacked * (1 - p_attacked) / n_attacked)  # binomial, at Vanilla's accuracy
 glue("cifar-interval-words", Markdown(
     "With one seed there is **not enough seeds** for an interval over training runs: each number is one network, "
-    "and its test-image error alone is about ±3 points at these sample sizes." if len(seeds) < 2 else
+    f"and on {n_attacked} attacked images its test-image error alone is about ±{half_width:.0f} points (95%, "
+    f"binomial at {100 * p_attacked:.0f}% accuracy)." if len(seeds) < 2 else
     f"Brackets give 95% Student-t intervals over the {len(seeds)} seeds."), display=False)
 
 # %% [markdown]
@@ -338,10 +343,11 @@ plt.close(fig)
 #
 # FGSM and a short PGD can overstate robustness when a network's gradients are uninformative. With `onen.audit`, each
 # network is attacked again at $\epsilon$ = {glue:text}`cifar-audit-eps` on {glue:text}`cifar-audit-images` test
-# images with PGD, PGD with restarts, APGD-CE, APGD-T and the gradient-free Square attack (the last four from
+# images with PGD, PGD with restarts, APGD-CE, APGD-T and the gradient-free Square attack (the last three from
 # `torchattacks`), and "worst" counts an image as robust only if every attack failed. The budgets are those of the
-# profile (smaller than AutoAttack's), and with this few images each accuracy carries about ±5 points of test-image
-# error. Of `onen.audit`'s masking checks, two apply at a single radius: the gradient-free Square attack beating
+# profile (smaller than AutoAttack's), and with this few images each accuracy carries a test-image error of several
+# points (binomial, 95%: ±{glue:text}`cifar-audit-half-width` points at Vanilla's clean accuracy on these images).
+# Of `onen.audit`'s masking checks, two apply at a single radius: the gradient-free Square attack beating
 # every gradient attack, and PGD restarts gaining more than noise. The third, accuracy not reaching zero at the largest
 # radius, needs a grid that extends to large radii, which a one-radius audit does not have, so it is left out.
 
@@ -356,6 +362,9 @@ flagged = {name: sorted({f for r in runs for f, on in r.meta["flags"].items() if
            for name, runs in audits.items()}
 glue("cifar-audit-worst-vanilla", summary([r.arrays["worst"][column] for r in audits["Vanilla"]]), display=False)
 glue("cifar-audit-worst-specreg", summary([r.arrays["worst"][column] for r in audits["SpecReg (all)"]]), display=False)
+p_audit = float(np.mean([r.meta["clean_accuracy"] for r in audits["Vanilla"]]))
+glue("cifar-audit-half-width", f"{100 * 1.96 * np.sqrt(p_audit * (1 - p_audit) / audit.n_images):.0f}",
+     display=False)
 glue("cifar-audit-flags", Markdown(
     "Neither masking check (a black-box attack beating the white-box ones, restarts gaining beyond noise) fires for "
     "any network." if not any(flagged.values()) else
