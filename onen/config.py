@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .data import DATASETS
-from .models import ACTIVATIONS, CNN_WIDTHS, Classifier, build_model
+from .models import ACTIVATIONS, CIFAR_CHANNELS, CNN_WIDTHS, Classifier, build_model, cifar_widths
 from .regularizers import BASES
 
 
-ARCHS = ("mlp", "cnn")
+ARCHS = ("mlp", "cnn", "cifar_cnn")
+CIFAR_DATASET = "cifar10"
+TRAIN_DATASETS = (*DATASETS, CIFAR_DATASET)
 
 
 @dataclass
@@ -40,7 +42,11 @@ class TrainConfig:
         :func:`~onen.training.recalibrate`). Off by default, as the paper trains; short runs need it, since running
         averages with momentum 0.1 still carry the statistics of earlier weights.
     widths: the MLP's hidden widths. The CNN's are fixed by its architecture (:data:`~onen.models.CNN_WIDTHS`): for
-        it the field is set to those and left out of the key.
+        it the field is set to those and left out of the key. So are those of the CIFAR-10 CNN, which follow from
+        ``channels``.
+    channels: output channels of the three blocks of the CIFAR-10 CNN (``arch="cifar_cnn"``, which needs
+        ``dataset="cifar10"`` and is the only architecture that takes it); None there means the authors' (32, 64,
+        128). Left out of the key of the other architectures.
     """
 
     arch: str = "mlp"
@@ -72,12 +78,30 @@ class TrainConfig:
     track_momentum: float = field(default=0.5, metadata={"omit_at_default": True})
     recalibrate: bool = field(default=False, metadata={"omit_at_default": True})
     whiten_eps: float = 1e-5
+    channels: list[int] | None = field(default=None, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
-        choices = {"arch": ARCHS, "activation": ACTIVATIONS, "dataset": DATASETS}
+        choices = {"arch": ARCHS, "activation": ACTIVATIONS, "dataset": TRAIN_DATASETS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {sorted(allowed)}, got {getattr(self, name)!r}")
+        if (self.arch == "cifar_cnn") != (self.dataset == CIFAR_DATASET):
+            raise ValueError(f"arch 'cifar_cnn' and dataset {CIFAR_DATASET!r} go together (3x32x32 images), got arch "
+                             f"{self.arch!r} with dataset {self.dataset!r}")
+        if self.arch == "cifar_cnn":
+            if self.channels is None:
+                self.channels = list(CIFAR_CHANNELS)
+            if (isinstance(self.channels, (str, bytes)) or len(self.channels) != 3
+                    or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.channels)):
+                raise ValueError(f"channels must be three positive integers, got {self.channels!r}")
+            if self.batchnorm or self.whiten_after is not None:
+                raise ValueError("the CIFAR-10 CNN has no BatchNorm or whitening variant: need batchnorm=False and "
+                                 "whiten_after=None")
+            self.channels = list(self.channels)
+            self.widths = cifar_widths(self.channels)
+        elif self.channels is not None:
+            raise ValueError(f"channels is a setting of arch 'cifar_cnn' only, got channels={self.channels!r} for "
+                             f"arch {self.arch!r}")
         if self.arch == "cnn":
             self.widths = list(CNN_WIDTHS)
         for name in ("epochs", "batch_size", "tau", "seed", "jacobian_projections", "track_every"):
@@ -119,7 +143,7 @@ class TrainConfig:
                 del d[f.name]
         if self.whiten_after is None:  # only a whitening layer reads it
             del d["whiten_eps"]
-        if self.arch == "cnn":  # fixed by the architecture
+        if self.arch in ("cnn", "cifar_cnn"):  # fixed by the architecture (and channels)
             del d["widths"]
         return d
 
@@ -131,6 +155,8 @@ class TrainConfig:
         if self.arch == "mlp":
             return build_model("mlp", widths=self.widths, activation=self.activation, batchnorm=self.batchnorm,
                                whiten_after=self.whiten_after, whiten_eps=self.whiten_eps)
+        if self.arch == "cifar_cnn":
+            return build_model("cifar_cnn", channels=self.channels, activation=self.activation)
         return build_model("cnn", activation=self.activation, batchnorm=self.batchnorm,
                            whiten_after=self.whiten_after, whiten_eps=self.whiten_eps)
 

@@ -28,18 +28,30 @@ from .attacks import input_gradients, robustness_outcomes
 from .cache import CachedResult, cached, config_hash, lookup
 from .data import Split, load
 from .spectrum import layer_spectra
-from .config import EvalConfig, TrainConfig
+from .config import CIFAR_DATASET, EvalConfig, TrainConfig
 from .training import evaluate_accuracy, resolve_device, train
 
 
-_DATA: dict[tuple[str, str, str], Split] = {}
+_DATA: dict[tuple[str, str, str, int | None, int], Split] = {}
 
 
-def dataset(name: str, split: str, device: torch.device | str) -> Split:
-    """Load a split once per process and device."""
-    key = (name, split, str(device))
+def dataset(name: str, split: str, device: torch.device | str, limit: int | None = None, seed: int = 0) -> Split:
+    """Load a split once per process and device.
+
+    "cifar10" comes from the JPEG copy (:func:`onen.cifar.load_cifar10_jpeg`); with ``limit`` only the images
+    ``split.subset(limit, seed)`` would pick are decoded (the same images, without decoding the rest). The MNIST
+    family ignores ``limit``: it is small enough to load whole.
+    """
+    if name != CIFAR_DATASET:
+        limit, seed = None, 0
+    key = (name, split, str(device), limit, seed)
     if key not in _DATA:
-        _DATA[key] = load(name, split, device)
+        if name == CIFAR_DATASET:
+            from .cifar import load_cifar10_jpeg
+
+            _DATA[key] = load_cifar10_jpeg(split, device, limit=limit, seed=seed)
+        else:
+            _DATA[key] = load(name, split, device)
     return _DATA[key]
 
 
@@ -100,13 +112,20 @@ def stored(config: TrainConfig, evaluation: EvalConfig, results_dir: str) -> Cac
 
 
 def train_resumable(config: TrainConfig, device: torch.device, progress: bool, results_dir: str,
-                    test_each_epoch: bool = True) -> tuple[torch.nn.Module, Any, Split]:
+                    test_each_epoch: bool | None = None) -> tuple[torch.nn.Module, Any, Split]:
     """Train ``config`` on its dataset with a checkpoint after every epoch under :func:`checkpoint_dir` (keyed by the
     training configuration alone, so a killed run resumes and a changed evaluation reuses the weights). Returns the
-    model, its history and the test split. Under ``ONEN_CACHE_ONLY=1`` raises :class:`NotCached` instead."""
+    model, its history and the test split. Under ``ONEN_CACHE_ONLY=1`` raises :class:`NotCached` instead.
+
+    ``test_each_epoch`` None: the history records the test accuracy after every epoch, except on CIFAR-10, where a
+    pass over its 10000 test images costs as much as a quick profile's epoch (its history holds NaN there)."""
+    if test_each_epoch is None:
+        test_each_epoch = config.dataset != CIFAR_DATASET
     if os.environ.get(CACHE_ONLY_ENV, "") not in ("", "0"):
         raise NotCached(f"{results_dir}: no cached result for {config.to_dict()} and {CACHE_ONLY_ENV} is set")
-    train_split, test_split = dataset(config.dataset, "train", device), dataset(config.dataset, "test", device)
+    # CIFAR-10: decode only the training subset (train() then takes all of it: the same images as subset() picks)
+    train_split = dataset(config.dataset, "train", device, limit=config.train_subset, seed=config.seed)
+    test_split = dataset(config.dataset, "test", device)
     checkpoint = checkpoint_dir() / f"{config_hash({'train': config.to_dict()})}.pt"
     with checkpoint_lock(checkpoint):
         model, history = train(config, train_split, test_split if test_each_epoch else None, progress=progress,

@@ -1,4 +1,4 @@
-"""The paper's networks: a configurable MLP and the small CNN.
+"""The paper's networks: a configurable MLP, the small CNN, and the CIFAR-10 CNN of the authors' rebuttal.
 
 Both are a stack of *blocks* followed by a linear *head*. A block's output is a hidden representation: the thing whose
 covariance spectrum the book measures and the spectral regularizer shapes. ``model.blocks`` lists the blocks, so any
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from .features import capture
@@ -134,10 +135,76 @@ class CNN(Classifier):
         self._widths = widths
 
 
+# Per-channel mean and standard deviation of the CIFAR-10 training pixels (the lossless original, all 50000 images,
+# standard deviation over all pixels of a channel). They are constants of the architecture, not estimated from the
+# data a run trains on, so every network, whatever its training subset, sees its inputs scaled the same way.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR_CHANNELS = (32, 64, 128)
+
+
+class Normalise(nn.Module):
+    """Fixed per-channel standardisation (x - mean) / std of [B, C, H, W] images: a first layer without parameters.
+
+    Folding it into the model keeps the model's inputs, and so every attack's eps-ball and clipping, in [0, 1] pixels.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        if len(mean) != len(std) or not mean:
+            raise ValueError(f"mean and std need one entry per channel, got {len(mean)} and {len(std)}")
+        if any(s <= 0 for s in std):
+            raise ValueError(f"std must be positive, got {tuple(std)}")
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
+def cifar_widths(channels: Sequence[int] = CIFAR_CHANNELS, side: int = 32) -> list[int]:
+    """N_l of each block of :class:`CifarCNN` once flattened: channels[l] x (side / 2^(l+1))^2."""
+    return [c * (side >> (index + 1)) ** 2 for index, c in enumerate(channels)]
+
+
+class CifarCNN(Classifier):
+    """The CNN for 3x32x32 CIFAR-10 images that the authors added in their rebuttal.
+
+    A fixed :class:`Normalise` layer, then three blocks, each conv3x3 (padding 1) -> activation -> conv3x3
+    (padding 1) -> activation -> maxpool 2, with ``channels`` (32, 64, 128) output channels (-> 32x16x16, 64x8x8,
+    128x4x4), then a linear head from the flattened last block to ``n_classes``. ``model.blocks`` are the three
+    blocks; their outputs, flattened (8192, 4096 and 2048 wide at the default channels), are the hidden
+    representations. Inputs: [B, 3, 32, 32] in [0, 1].
+    """
+
+    def __init__(self, channels: Sequence[int] = CIFAR_CHANNELS, n_classes: int = 10, activation: str = "tanh",
+                 mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD) -> None:
+        super().__init__()
+        channels = list(channels)
+        if len(channels) != 3 or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels):
+            raise ValueError(f"channels must be three positive integers, got {channels!r}")
+        self.normalise = Normalise(mean, std)
+        blocks, c_in = [], len(mean)
+        for c_out in channels:
+            blocks.append(nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), _activation(activation),
+                                        nn.Conv2d(c_out, c_out, 3, padding=1), _activation(activation),
+                                        nn.MaxPool2d(2)))
+            c_in = c_out
+        self.blocks = nn.ModuleList(blocks)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(channels[-1] * 4 * 4, n_classes))
+        self._widths = cifar_widths(channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, 3, 32, 32] in [0, 1] -> logits [B, n_classes]."""
+        return super().forward(self.normalise(x))
+
+
 def build_model(arch: str, **kwargs) -> Classifier:
-    """Build "mlp" or "cnn" from keyword options (as stored in an experiment config)."""
+    """Build "mlp", "cnn" or "cifar_cnn" from keyword options (as stored in an experiment config)."""
     if arch == "mlp":
         return MLP(**kwargs)
     if arch == "cnn":
         return CNN(**kwargs)
-    raise ValueError(f"arch must be 'mlp' or 'cnn', got {arch!r}")
+    if arch == "cifar_cnn":
+        return CifarCNN(**kwargs)
+    raise ValueError(f"arch must be 'mlp', 'cnn' or 'cifar_cnn', got {arch!r}")

@@ -336,3 +336,97 @@ def background_settings(profile: str) -> dict[str, Any]:
 
     _check(profile)
     return copy.deepcopy(BACKGROUND_SETTINGS[profile])
+
+
+# The CIFAR-10 chapter: the authors' rebuttal CNN (3 blocks of two 3x3 convolutions, tanh, max-pooling) on the JPEG
+# copy of CIFAR-10, with radii in units of 1/255 (one grey level), the scale of natural-image attacks.
+CIFAR_EPS_STEPS = (0, 1, 2, 4, 8, 16)  # eps = k / 255
+
+
+def _cifar_eps(steps: tuple[int, ...]) -> list[float]:
+    return [k / 255 for k in steps]
+
+
+CIFAR_SETTINGS: dict[str, dict[str, Any]] = {
+    # A smoke-test scale that runs on a 2-core CPU in minutes: an eighth of the channels (4, 8, 16: blocks 1024, 512
+    # and 256 wide, so that the tracked basis's eigendecompositions stay cheap), 3000 training images, 3 epochs,
+    # attacks on 200 test images with 5 PGD steps, the audit on 100 images at one radius (Square with 50 queries).
+    "quick": {
+        "seeds": [0],
+        "train": dict(channels=[4, 8, 16], lr=1e-3, epochs=3, batch_size=100, train_subset=3000, eigen_subset=1000,
+                      fit_ranks=(11, 256)),
+        # the basis goes stale quickly at lr 1e-3: recomputed every 10 steps, the penalty drove this network to
+        # chance accuracy; every 2 steps it trains as Vanilla does
+        "track_every": 2,
+        "track_momentum": 0.9,  # the running covariance spans B / (1 - m) = 1000 samples, about block 1's width
+        "eval": EvalConfig(test_subset=200, eps_fgsm=_cifar_eps(CIFAR_EPS_STEPS), eps_pgd=_cifar_eps(CIFAR_EPS_STEPS),
+                           noise_sigmas=[0.0, 0.02, 0.05, 0.1, 0.2], pgd_steps=5, spectrum_subset=1500,
+                           sensitivity_indices=[0, 1, 2, 3], batch_size=200, store_outcomes=True),
+        "audit": dict(n_images=100, eps=(0.0, 4 / 255), pgd_steps=10, pgd_step_size=1 / 255, restarts=2,
+                      apgd_steps=10, square_queries=50, batch_size=100),
+        "corruptions": dict(test_subset=1000, severities=(1, 3, 5)),
+    },
+    # The authors' network (32, 64, 128 channels) on all 50000 training images, Adam (AMSGrad), 3 seeds, at the
+    # authors' deep-network rate 1e-4 for 100 epochs. Batch 500: block 1 is 8192 wide, wider than any batch that fits a
+    # GPU with the spectral penalty's [B, 8192] x [8192, 8192] product, so the penalty uses the tracked basis, which
+    # serves batches narrower than the layer. A float64 eigendecomposition of 8192 x 8192 takes seconds even on a GPU,
+    # so the basis is recomputed every 10 steps rather than every step; at lr 1e-4 the weights move about as far in 10
+    # steps as they do in one at the quick profile's 1e-3, where a basis recomputed every step keeps the penalty stable
+    # and one recomputed every 10 steps goes stale enough for the penalty to drive the network to chance.
+    "paper": {
+        "seeds": [0, 1, 2],
+        "train": dict(channels=[32, 64, 128], lr=1e-4, epochs=100, batch_size=500, train_subset=None,
+                      eigen_subset=10000, fit_ranks=(11, 500)),
+        "track_every": 10,
+        "track_momentum": 0.95,  # the running covariance spans B / (1 - m) = 10000 samples, more than block 1's 8192
+        "eval": EvalConfig(test_subset=None, eps_fgsm=_cifar_eps(CIFAR_EPS_STEPS), eps_pgd=_cifar_eps(CIFAR_EPS_STEPS),
+                           noise_sigmas=[0.0, 0.02, 0.05, 0.1, 0.2], pgd_steps=40, spectrum_subset=None,
+                           batch_size=500, store_outcomes=True),
+        "audit": dict(n_images=1000, eps=(0.0, 4 / 255), pgd_step_size=1 / 255),
+        "corruptions": dict(test_subset=None, severities=(1, 2, 3, 4, 5)),
+    },
+}
+
+
+def cifar_settings(profile: str) -> dict[str, Any]:
+    """A copy of the CIFAR-10 chapter's settings: ``seeds``, the CNN's training (``train``, TrainConfig fields),
+    ``track_every`` and ``track_momentum`` of the tracked basis, the evaluation (``eval``, an :class:`~onen.config.EvalConfig`), the audit
+    (``audit``: ``n_images``, ``eps`` and optional budgets of :func:`onen.audit.audit_curves`) and the corruptions
+    (``corruptions``: ``test_subset``, ``severities``)."""
+    import copy
+
+    _check(profile)
+    return copy.deepcopy(CIFAR_SETTINGS[profile])
+
+
+def cifar_variants(profile: str) -> dict[str, TrainConfig]:
+    """The CIFAR-10 networks: Vanilla, SpecReg on every block (tracked basis, tau 10, alpha 1, beta 1) and Jacobian
+    regularization (weight 0.01), all tanh, Adam with AMSGrad."""
+    settings = cifar_settings(profile)
+    base = dict(arch="cifar_cnn", dataset="cifar10", activation="tanh", **settings["train"])
+    tracked = dict(TRACKED, track_every=settings["track_every"], track_momentum=settings["track_momentum"])
+    return {
+        "Vanilla": TrainConfig(**base),
+        "SpecReg (all)": TrainConfig(**base, regularizer="spectral", spectral_layers="all", beta=1.0, tau=10,
+                                     alpha=1.0, **tracked),
+        "Jacobian": TrainConfig(**base, regularizer="jacobian", jacobian_weight=0.01),
+    }
+
+
+def cifar_evaluation(profile: str) -> EvalConfig:
+    """The CIFAR-10 networks' :class:`~onen.config.EvalConfig` (radii k/255)."""
+    return dataclasses.replace(cifar_settings(profile)["eval"])
+
+
+def cifar_audit(profile: str) -> "AuditConfig":
+    """The CIFAR-10 chapter's attack audit (:class:`onen.audit.AuditConfig`), at one nonzero radius."""
+    from .audit import AuditConfig
+
+    return AuditConfig(**cifar_settings(profile)["audit"])
+
+
+def cifar_corruption_config(profile: str) -> "CifarCorruptionConfig":
+    """The CIFAR-10 chapter's corrupted test images (:class:`onen.cifar_corruptions.CifarCorruptionConfig`)."""
+    from .cifar_corruptions import CifarCorruptionConfig
+
+    return CifarCorruptionConfig(**cifar_settings(profile)["corruptions"])
