@@ -408,8 +408,7 @@ for name, n_images in settings["pixel_images"].items():
         result = cached("background_pixels", config,
                         lambda name=name, n_images=n_images: ({"spectrum": pixel_spectrum(load_pixels(name, n_images))},
                                                               {}), results_dir, seed=seed)
-    except FileNotFoundError as err:
-        print(f"{name}: {str(err).splitlines()[0]}")
+    except FileNotFoundError:  # reported below, without this machine's paths
         missing.append(name)
         continue
     pixel_spectra[name] = result.arrays["spectrum"]

@@ -345,7 +345,7 @@ def test_audit_run_cache_hit_equals_fresh_and_the_audit_is_in_the_key(tmp_path: 
     from onen.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, NotCached
 
     splits = {"train": synthetic_split(200, 0), "test": synthetic_split(60, 1)}
-    monkeypatch.setattr(experiments, "dataset", lambda name, split, device: splits[split])
+    monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: splits[split])
     monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
     config = TrainConfig(widths=[16], epochs=2, batch_size=50, lr=1e-2)
     source = dataclasses.replace(config, seed=1)

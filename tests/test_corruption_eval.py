@@ -57,7 +57,7 @@ def test_outcomes_are_the_models_own_answers_on_the_corrupted_images() -> None:
 
 def test_corruption_run_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     splits = {"train": synthetic_split(200, 0), "test": synthetic_split(60, 1)}
-    monkeypatch.setattr(experiments, "dataset", lambda name, split, device: splits[split])
+    monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: splits[split])
     monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
     config = TrainConfig(widths=[16], epochs=1, batch_size=50, lr=1e-2)
     setting = CorruptionConfig(test_subset=40, corruptions=("brightness", "translate"))
@@ -76,7 +76,7 @@ def test_scored_images_are_the_attacks_subset_of_the_one_loaded_test_split(monke
 
     test = synthetic_split(60, 1)
     loads = []
-    monkeypatch.setattr(experiments, "dataset", lambda name, split, device: loads.append((name, split)) or test)
+    monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: loads.append((name, split)) or test)
     got = scored_images(CorruptionConfig(test_subset=25), "fashion_mnist")
     order = torch.randperm(60, generator=torch.Generator().manual_seed(0))[:25].sort().values  # seed 0, sorted
     torch.testing.assert_close(got.images, test.images[order])

@@ -102,7 +102,7 @@ def test_run_end_to_end_cache_hit_equals_fresh_and_the_evaluation_is_in_the_key(
     from onen import experiments
 
     splits = {"train": synthetic_split(200, 0), "test": synthetic_split(60, 1)}
-    monkeypatch.setattr(experiments, "dataset", lambda name, split, device: splits[split])
+    monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: splits[split])
     monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
     config = TrainConfig(widths=[16], epochs=1, batch_size=50, lr=1e-2, regularizer="spectral", tau=2)
     evaluation = EvalConfig(test_subset=40, eps_fgsm=[0.0, 0.1], eps_pgd=[0.0, 0.1], noise_sigmas=[0.0, 0.3],

@@ -61,7 +61,7 @@ def synthetic(n: int, seed: int) -> Split:
 
 def test_search_point_end_to_end_cache_hit_equals_fresh_compute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     splits = {"train": synthetic(200, 0), "test": synthetic(100, 1)}
-    monkeypatch.setattr(experiments, "dataset", lambda name, split, device: splits[split])
+    monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: splits[split])
     monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
     config = TrainConfig(widths=[24], epochs=2, batch_size=50, lr=1e-2, regularizer="spectral", beta=1.0, **TRACKED)
     assert search.stored_point(config, 80, str(tmp_path / "results")) is None
