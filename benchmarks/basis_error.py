@@ -29,6 +29,7 @@ STRATEGIES = {
     "tracked k=5 m=0.5": dict(basis="tracked", track_every=5, track_momentum=0.5),
     "tracked k=5 m=0.8": dict(basis="tracked", track_every=5, track_momentum=0.8),
     "tracked k=2 m=0.8": dict(basis="tracked", track_every=2, track_momentum=0.8),
+    "tracked k=2 m=0.5": dict(basis="tracked", track_every=2, track_momentum=0.5),
     "refresh every 1": dict(refresh_every=1),
     "tracked k=1 m=0.3": dict(basis="tracked", track_every=1, track_momentum=0.3),
     "tracked k=1 m=0.8": dict(basis="tracked", track_every=1, track_momentum=0.8),
