@@ -45,6 +45,7 @@ from onen.cache import cached
 from onen.cifar import load_cifar10_jpeg
 from onen.plotting import PALETTE, use_style
 from onen.spectrum import covariance, eigenvalues_descending, fit_power_law
+from onen.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seed = setup.results_dir, setup.seeds[0]
@@ -91,9 +92,9 @@ circle = cached("background_circle", circle_config, circle_result, results_dir, 
 circle_alphas = [fit_power_law(s, ranks) for s in circle["spectra"]]
 
 # %% tags=["nbval-check-output"]
-print(f"circle: {settings['circle_points']} points, K = {settings['n_freq']} frequencies, seed {seed}")
-for designed, fitted in zip(settings["alphas"], circle_alphas):
-    print(f"designed alpha {designed:.2f}  fitted alpha {fitted:.2f}")
+Table(["designed α", "fitted α"], [[f"{d:.2f}", f"{f:.2f}"] for d, f in zip(settings["alphas"], circle_alphas)],
+      caption=f"The circle code: {settings['circle_points']} points, K = {settings['n_freq']} frequencies, "
+              f"seed {seed}; α fitted over ranks {ranks[0]}-{ranks[1]}")
 
 # %% tags=["hide-input"]
 colour = dict(zip(settings["alphas"], PALETTE))
@@ -200,15 +201,14 @@ decade = np.argmin(np.abs(deltas - 1e-3)), np.argmin(np.abs(deltas - 1e-4))
 log_growth = stretch[3.0][decade[1]] ** 2 - stretch[3.0][decade[0]] ** 2
 
 # %% tags=["nbval-check-output"]
-for alpha in settings["alphas"]:
-    print(f"alpha {alpha:.0f}: stretch at delta 1e-1, 1e-3, 1e-5: "
-          + ", ".join(f"{stretch[alpha][np.argmin(np.abs(deltas - d))]:.3g}" for d in (1e-1, 1e-3, 1e-5))
-          + f"; slope {slopes[alpha]:.2f} (expected {expected_slope(alpha):.2f})")
-for alpha, limit in limits.items():
-    print(f"alpha {alpha:.0f}: limit sqrt(zeta({alpha - 2:.0f})) = {limit:.4f}, stretch at delta 1e-5 = "
-          f"{stretch[alpha][-1]:.4f}")
-print(f"alpha 3: squared stretch grows by {log_growth:.3f} from delta 1e-3 to 1e-4 (ln 10 = {np.log(10):.3f})")
 glue("stretch-log-growth", float(log_growth), display=False)
+Table(["α", *(f"stretch at δ = {d:g}" for d in (1e-1, 1e-3, 1e-5)), "slope", "expected slope", "limit √ζ(α − 2)"],
+      [[f"{alpha:.0f}", *(f"{stretch[alpha][np.argmin(np.abs(deltas - d))]:.3g}" for d in (1e-1, 1e-3, 1e-5)),
+        f"{slopes[alpha]:.2f}", f"{expected_slope(alpha):.2f}",
+        f"{limits[alpha]:.4f}" if alpha in limits else "—"] for alpha in settings["alphas"]],
+      caption="Stretch of the code under a small input change δ",
+      notes=[f"At α = 3 the squared stretch grows by {log_growth:.3f} from δ = 1e-3 to 1e-4 "
+             f"(ln 10 = {np.log(10):.3f}). —: no finite limit."])
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(5.6, 3.8))
@@ -283,13 +283,12 @@ glue("net-sigma-ordered", ordered_w2, display=False)
 glue("net-sigma-chaotic", chaotic_w2, display=False)
 
 # %% tags=["nbval-check-output"]
-print(f"order-to-chaos transition at sigma_b^2 = {settings['sigma_b2']}: sigma_w^2 = {critical:.3f}")
-for sigma_w2, (q_star, chi) in mean_field.items():
-    regime = "ordered" if chi < 1 else "chaotic"
-    r = networks[sigma_w2]
-    print(f"sigma_w^2 {sigma_w2:5.1f}: q* {q_star:.3f}, chi_1 {chi:.3f} ({regime}); "
-          f"curve length {r['lengths'][0]:.2f} -> {r['lengths'][-1]:.2f}; "
-          f"alpha by layer: " + " ".join(f"{a:.2f}" for a in layer_alphas[sigma_w2]))
+Table(["σ_w²", "q*", "χ₁", "regime", "curve length, input → last layer", "α by layer"],
+      [[f"{sigma_w2:.1f}", f"{q_star:.3f}", f"{chi:.3f}", "ordered" if chi < 1 else "chaotic",
+        f"{networks[sigma_w2]['lengths'][0]:.2f} → {networks[sigma_w2]['lengths'][-1]:.2f}",
+        " ".join(f"{a:.2f}" for a in layer_alphas[sigma_w2])] for sigma_w2, (q_star, chi) in mean_field.items()],
+      caption=f"Random tanh networks: the order-to-chaos transition at σ_b² = {settings['sigma_b2']} is at "
+              f"σ_w² = {critical:.3f}")
 
 # %% tags=["hide-input"]
 regime_colour = dict(zip(settings["sigma_w2"], PALETTE))
@@ -418,12 +417,13 @@ glue("pixel-alphas", Markdown(", ".join(f"{labels[name]} {alpha:.2f}" for name, 
      display=False)
 
 # %% tags=["nbval-check-output"]
-for name, alpha in pixel_alphas.items():
-    n_images = settings["pixel_images"][name]
-    print(f"{labels[name]}: {pixel_spectra[name].size} pixels, {n_images or 'all'} training images, "
-          f"fitted alpha {alpha:.2f} (ranks {ranks[0]}-{ranks[1]})")
-for name in missing:
-    print(f"{labels[name]}: not available (no files under $ONEN_DATA or the system data folder, and no download)")
+Table(["dataset", "pixels", "training images", "fitted α"],
+      [[labels[name], f"{pixel_spectra[name].size}", f"{settings['pixel_images'][name] or 'all'}", f"{alpha:.2f}"]
+       for name, alpha in pixel_alphas.items()]
+      + [[labels[name], "—", "not available", "—"] for name in missing],
+      caption=f"Spectra of the raw pixels, α fitted over ranks {ranks[0]}-{ranks[1]}",
+      notes=["Not available: no files under $ONEN_DATA or the system data folder, and no download."] if missing
+      else ())
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(5.6, 3.8))

@@ -30,7 +30,7 @@ from PIL import Image
 from torch import Tensor
 
 from .cache import CachedResult, cached
-from .config import TrainConfig
+from .config import TrainConfig, check_corruption_selection
 
 SEVERITIES = (1, 2, 3, 4, 5)
 PARAMETERS: dict[str, tuple[float, ...]] = {
@@ -126,20 +126,7 @@ class CifarCorruptionConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "severities", tuple(self.severities))
         object.__setattr__(self, "corruptions", tuple(self.corruptions))
-        if not self.severities or any(s not in SEVERITIES for s in self.severities):
-            raise ValueError(f"severities must be a non-empty subset of {SEVERITIES}, got {self.severities!r}")
-        if list(self.severities) != sorted(set(self.severities)):
-            raise ValueError(f"severities must be ascending without repeats, got {self.severities!r}")
-        if not self.corruptions or any(c not in CORRUPTIONS for c in self.corruptions):
-            raise ValueError(f"corruptions must be a non-empty subset of {CORRUPTIONS}, got {self.corruptions!r}")
-        value = self.test_subset
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"test_subset must be None or a positive integer, got {value!r}")
-        for name in ("seed", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):
-                raise ValueError(f"{name} must be a {'non-negative' if name == 'seed' else 'positive'} integer, "
-                                 f"got {value!r}")
+        check_corruption_selection(self, CORRUPTIONS, SEVERITIES)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -21,7 +21,7 @@ import torch
 
 from .attacks import eval_mode
 from .cache import CachedResult, cached
-from .config import TrainConfig
+from .config import TrainConfig, check_corruption_selection
 from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .data import Split, load
 from . import experiments
@@ -46,21 +46,7 @@ class CorruptionConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "severities", tuple(self.severities))
         object.__setattr__(self, "corruptions", tuple(self.corruptions))
-        if self.test_subset is not None and (isinstance(self.test_subset, bool) or not isinstance(self.test_subset, int)
-                                             or self.test_subset < 1):
-            raise ValueError(f"test_subset must be None or a positive integer, got {self.test_subset!r}")
-        if not self.severities or any(s not in SEVERITIES or isinstance(s, bool) for s in self.severities):
-            raise ValueError(f"severities must be a non-empty list drawn from {SEVERITIES}, got {self.severities!r}")
-        if list(self.severities) != sorted(set(self.severities)):
-            raise ValueError(f"severities must be ascending without repeats, got {self.severities!r}")
-        unknown = [c for c in self.corruptions if c not in CORRUPTIONS]
-        if not self.corruptions or unknown or len(set(self.corruptions)) != len(self.corruptions):
-            raise ValueError(f"corruptions must be distinct names from {CORRUPTIONS}, got {self.corruptions!r}")
-        for name in ("seed", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
-                raise ValueError(f"{name} must be a {'positive' if name == 'batch_size' else 'non-negative'} integer, "
-                                 f"got {value!r}")
+        check_corruption_selection(self, CORRUPTIONS, SEVERITIES)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

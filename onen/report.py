@@ -6,6 +6,7 @@ as returned by :func:`onen.experiments.run_seeds`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .cache import CachedResult
-from .stats import PairedContrast, Term, eps_at_half, eps_at_half_of_outcomes, mean_and_spread, paired_contrast
+from .stats import PairedContrast, Term, eps_at_half, mean_and_spread, outcome_term, paired_contrast
 from .plotting import colours, plot_curve, plot_spectra
 from .regularizers import layer_indices
 from .tables import Table
@@ -264,9 +265,8 @@ def eps50_term(sign: float, runs: Sequence[CachedResult], attack: str = "pgd") -
     values = [eps50(r, attack) for r in runs]
     if not all(f"correct_{attack}" in r.arrays for r in runs):
         return Term(sign, values)
-    eps = runs[0].arrays[f"eps_{attack}"]
-    return Term(sign, values, [r.arrays[f"correct_{attack}"] for r in runs],
-                summary=lambda correct: eps_at_half_of_outcomes(eps, correct))
+    resampled = outcome_term(sign, runs[0].arrays[f"eps_{attack}"], [r.arrays[f"correct_{attack}"] for r in runs])
+    return dataclasses.replace(resampled, values=values)  # as reported: half of the clean accuracy on every image
 
 
 def paired_effect(results: Results, better: str, worse: str, attack: str = "pgd",

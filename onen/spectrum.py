@@ -197,6 +197,22 @@ class TargetScore:
                     and self.median_abs_log_ratio <= REACHED_LOG_RATIO)
 
 
+def target_ratio(spectrum: np.ndarray | Tensor, tau: int = 10, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Where a spectrum sits against Eq. 2's target, rank by rank: the 1-based penalized ranks tau + 2 .. N and
+    lambda_k / gamma_k there (1: on target; below 1: under it), gamma anchored at the spectrum's own (tau+1)-th
+    largest value as in :func:`target_score`. Raises ValueError if that anchor is not positive."""
+    values = np.sort(np.asarray(spectrum.detach().cpu() if isinstance(spectrum, Tensor) else spectrum,
+                                dtype=np.float64))[::-1]
+    n = values.size
+    if not 0 <= tau < n - 1:
+        raise ValueError(f"tau={tau} leaves no penalized rank in a spectrum of {n} values")
+    if not values[tau] > 0:
+        raise ValueError(f"the anchor (value {tau + 1} of the spectrum) must be positive, got {values[tau]!r}")
+    k = np.arange(tau + 1, n)
+    gamma = values[tau] * ((tau + 1) / (k + 1)) ** alpha
+    return k + 1, values[tau + 1:] / gamma
+
+
 def target_score(spectrum: np.ndarray | Tensor, tau: int = 10, alpha: float = 1.0) -> TargetScore:
     """Score a descending spectrum [N] against Eq. 2's target gamma_k = e_tau ((tau + 1) / (k + 1))^alpha (0-based k).
 
@@ -214,14 +230,11 @@ def target_score(spectrum: np.ndarray | Tensor, tau: int = 10, alpha: float = 1.
         fitted = fit_power_law(values, ranks)
     except ValueError:
         fitted = float("nan")
-    anchor = values[tau]
-    k = np.arange(tau + 1, n)
-    tail = values[tau + 1 :]
-    if anchor <= 0:
+    if values[tau] <= 0:
         median = float("inf")
     else:
-        gamma = anchor * ((tau + 1) / (k + 1)) ** alpha
+        _, ratio = target_ratio(values, tau, alpha)
         with np.errstate(divide="ignore", invalid="ignore"):
-            distance = np.where(tail > 0, np.abs(np.log(np.where(tail > 0, tail, 1.0) / gamma)), np.inf)
+            distance = np.where(ratio > 0, np.abs(np.log(np.where(ratio > 0, ratio, 1.0))), np.inf)
         median = float(np.median(distance))
     return TargetScore(fitted_alpha=fitted, target_alpha=float(alpha), median_abs_log_ratio=median, ranks=ranks)

@@ -145,6 +145,16 @@ class Term:
     summary: Callable[[np.ndarray], float] | None = None
 
 
+def outcome_term(sign: float, eps: Sequence[float] | np.ndarray, outcomes: Sequence[np.ndarray]) -> Term:
+    """A network's eps50 as a term of a paired contrast, from per-seed per-image outcomes [len(eps), images] alone:
+    each seed's value is :func:`eps_at_half_of_outcomes` of its outcomes, and the image bootstrap re-summarises them
+    the same way."""
+    grid = np.asarray(eps, dtype=np.float64)
+    outcomes = [np.asarray(o) for o in outcomes]
+    return Term(sign, [eps_at_half_of_outcomes(grid, o) for o in outcomes], outcomes,
+                summary=lambda correct: eps_at_half_of_outcomes(grid, correct))
+
+
 @dataclass(frozen=True)
 class PairedContrast:
     """A contrast of networks over seeds: ``per_seed`` (length ``n_paired``, NaN where a summary is undefined),

@@ -132,3 +132,18 @@ def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="corruptions"):
         CifarCorruptionConfig(corruptions=("snow",))
     assert CifarCorruptionConfig(severities=[1, 3]).to_dict()["severities"] == [1, 3]
+
+
+@pytest.mark.parametrize("field, bad", [("test_subset", True), ("test_subset", -3), ("severities", ()),
+                                        ("severities", (2, 2)), ("severities", (True,)), ("severities", (6,)),
+                                        ("corruptions", ("gaussian_noise", "gaussian_noise")), ("corruptions", ()),
+                                        ("seed", -1), ("seed", 1.0), ("batch_size", 0), ("batch_size", False)])
+def test_both_corruption_selections_reject_the_same_fields(field, bad):
+    """MNIST's and CIFAR-10's selections share one validator: the same bad value fails both, naming the field."""
+    from onen.corruption_eval import CorruptionConfig
+
+    for make in (CorruptionConfig, CifarCorruptionConfig):
+        with pytest.raises(ValueError, match=field):
+            make(**{field: bad})
+    assert CorruptionConfig(severities=(1, 5), seed=2).severities == (1, 5)
+    assert CifarCorruptionConfig(severities=(1, 5), seed=2).severities == (1, 5)

@@ -23,6 +23,7 @@ from onen.spectrum import (
     layer_spectra,
     power_law_spectrum,
     sample_with_spectrum,
+    target_ratio,
     target_score,
 )
 
@@ -308,3 +309,21 @@ def test_target_score_ignores_input_order() -> None:
     assert target_score(spectrum[::-1].copy(), tau=10, alpha=1.0) == score
     assert target_score(torch.from_numpy(spectrum[::-1].copy()), tau=10, alpha=1.0) == score
     assert target_score(rng.permutation(spectrum), tau=10, alpha=1.0) == score
+
+
+def test_target_ratio_rank_by_rank() -> None:
+    n = np.arange(1, 301, dtype=np.float64)
+    tau = 10
+    # the target itself, at any scale and in any order: ratio 1 at every penalized rank
+    ranks, ratio = target_ratio(np.random.default_rng(0).permutation(3.7 / n), tau, 1.0)
+    np.testing.assert_array_equal(ranks, np.arange(tau + 2, 301))
+    np.testing.assert_allclose(ratio, 1.0, rtol=1e-12)
+    # a steeper law n^-1.5 against a 1/n target anchored at rank 11: ratio ((tau+1)/k)^0.5 at 1-based rank k
+    _, ratio = target_ratio(n ** -1.5, tau, 1.0)
+    np.testing.assert_allclose(ratio, ((tau + 1) / np.arange(tau + 2, 301)) ** 0.5, rtol=1e-12)
+    # the score's distance is the median |log| of these ratios
+    assert target_score(n ** -1.5, tau, 1.0).median_abs_log_ratio == pytest.approx(np.median(np.abs(np.log(ratio))))
+    with pytest.raises(ValueError, match="anchor"):
+        target_ratio(np.r_[n[:tau] ** -1.0, np.zeros(290)], tau, 1.0)
+    with pytest.raises(ValueError, match="tau"):
+        target_ratio(n[:5] ** -1.0, 4, 1.0)

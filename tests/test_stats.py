@@ -186,3 +186,17 @@ def test_eps_at_half_of_outcomes_reads_the_clean_accuracy_at_eps_zero() -> None:
         stats.eps_at_half_of_outcomes([0.05, 0.1, 0.2], correct)
     with pytest.raises(ValueError, match="correct must be"):
         stats.eps_at_half_of_outcomes([0.0, 0.1], correct)
+
+
+def test_outcome_term_reads_each_seed_by_hand_and_resamples_the_same_way() -> None:
+    eps = [0.0, 0.1, 0.2]
+    # seed 0: accuracy 1.0, 0.5, 0.0 -> eps50 exactly 0.1; seed 1: 0.75, 0.5, 0.25 -> half of 0.75 = 0.375 at 0.15
+    seed0 = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 0, 0]], dtype=bool)
+    seed1 = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=bool)
+    term = stats.outcome_term(-1, eps, [seed0, seed1])
+    assert term.sign == -1
+    np.testing.assert_allclose(term.values, [0.1, 0.15])
+    # the bootstrap's summary of a resample: images 0 and 2 of seed 0 -> accuracy 1, 0.5, 0 -> 0.1
+    assert term.summary(seed0[:, [0, 2]]) == pytest.approx(0.1)
+    # a seed whose clean accuracy is zero has no eps50
+    assert math.isnan(stats.outcome_term(1, eps, [np.zeros((3, 4), dtype=bool)]).values[0])
