@@ -3,19 +3,21 @@
     python -m onen.experiments shallow deep_last_layer deep_all_layers --profile paper --device cuda
     python -m onen.experiments search --profile paper --device cpu
 
-Every finished network is printed with an ETA for the rest; training resumes from per-epoch checkpoints.
+Every finished network is printed with an ETA for the rest (and, when the output is not a terminal, every
+finished epoch with an ETA for its network); training resumes from per-epoch checkpoints.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from . import profiles, search
-from .experiments import run
+from .experiments import interactive, run
 from .training import resolve_device
 
 
@@ -37,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         resolve_device(args.device)
     except ValueError as err:
         parser.error(str(err))
+    if not interactive():  # a log file, not a terminal: one line per finished epoch instead of progress bars
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     results_dir = args.results_dir or str(profiles.committed_results(args.profile))
     seeds = args.seeds if args.seeds is not None else profiles.seeds(args.profile)
     jobs = []

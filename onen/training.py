@@ -8,6 +8,7 @@ same seed on the same device gives the same run.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import pickle
@@ -28,6 +29,8 @@ from .data import Split
 from .features import capture
 from .models import Classifier
 from .whiten import Whiten
+
+log = logging.getLogger(__name__)
 from .regularizers import SpectralRegularizer, select_layers
 from .spectrum import layer_spectra, summarise
 from .attacks import accuracy
@@ -87,7 +90,9 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
 
     Args:
         test_split: evaluated after every epoch (clean accuracy), if given.
-        progress: show a tqdm bar over epochs with the running loss.
+        progress: show a tqdm bar over epochs with the running loss. Without it, every finished epoch is logged at
+            INFO on the "onen.training" logger (loss, seconds, ETA), which ``python -m onen.experiments`` prints
+            when its output is not a terminal (a background run writing to a log file).
         checkpoint: path of a checkpoint written after every epoch; if it exists, training resumes from it.
         after_step: called as after_step(model, regularizer, epoch, step) after every optimiser step.
 
@@ -179,6 +184,13 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
         bar.set_postfix(loss=f"{means[0]:.3f}", acc=f"{history.test_accuracy[-1]:.3f}")
         if checkpoint is not None:
             _save_checkpoint(checkpoint, model, optimiser, shuffle, projections, history, epoch + 1, config)
+        if not progress and log.isEnabledFor(logging.INFO):
+            done = epoch + 1 - start_epoch  # epochs of this process: a resumed run's earlier ones ran elsewhere
+            left = (config.epochs - epoch - 1) * sum(history.seconds[-done:]) / done / 60
+            accuracy = history.test_accuracy[-1]
+            log.info("%s seed %d: epoch %d/%d, loss %.4f (penalty %.4f)%s, %.0f s; ETA %.0f min", _describe(config),
+                     config.seed, epoch + 1, config.epochs, means[0], means[2],
+                     "" if math.isnan(accuracy) else f", test accuracy {accuracy:.4f}", history.seconds[-1], left)
     model.eval()
     return model, history
 

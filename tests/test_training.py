@@ -229,3 +229,33 @@ def test_tracked_basis_config_keys_and_validation() -> None:
                 dict(beta=math.inf)):
         with pytest.raises(ValueError):
             config(**bad)
+
+
+def test_without_a_progress_bar_every_finished_epoch_is_logged_with_an_eta(
+        tmp_path: Path, mnist_train: Split, small_test: Split, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    cfg = config(epochs=3)
+    checkpoint = tmp_path / "run.pt"
+
+    def stop_in_third_epoch(model, reg, epoch: int, step: int) -> None:
+        if epoch == 2 and step == 0:
+            raise Interrupted
+
+    with caplog.at_level(logging.INFO, logger="onen.training"):
+        with pytest.raises(Interrupted):
+            train(cfg, mnist_train, small_test, progress=False, checkpoint=checkpoint, after_step=stop_in_third_epoch)
+        first = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        _, history = train(cfg, mnist_train, small_test, progress=False, checkpoint=checkpoint)
+        resumed = [r.getMessage() for r in caplog.records]
+    assert [m.split(": epoch ")[1].split(",")[0] for m in first] == ["1/3", "2/3"]
+    assert resumed and resumed[0].split(": epoch ")[1].startswith("3/3")  # a resumed run logs only its own epochs
+    assert first[0].startswith("mlp seed 0") and "ETA" in first[0]
+    assert f"test accuracy {history.test_accuracy[0]:.4f}" in first[0]
+    assert f"loss {history.loss[1]:.4f}" in first[1] and resumed[0].endswith("ETA 0 min")
+    # with a progress bar nothing is logged
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="onen.training"):
+        train(cfg, mnist_train, progress=True)
+    assert not caplog.records
