@@ -46,7 +46,7 @@ from myst_nb import glue
 from onen import profiles
 from onen.audit import audit_run, masking_flags
 from onen.plotting import PALETTE, use_style
-from onen.stats import Term, eps_at_half, eps_at_half_of_outcomes, paired_contrast
+from onen.stats import outcome_term, paired_contrast
 from onen.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
@@ -186,7 +186,6 @@ for name, config in networks.items():
 
 ATTACK_NAMES = {"pgd": "PGD-1", "pgd_restarts": f"PGD-{audit.restarts}", "apgd_ce": "APGD-CE", "apgd_t": "APGD-T",
                 "square": "Square", "transfer": "transfer", "worst": "worst case"}
-RUN = [a for a in ATTACK_NAMES if a != "worst"]
 eps = np.asarray(audit.eps)
 
 
@@ -368,20 +367,16 @@ Table(["network", "seed", "check", "finding"], flag_rows or [["none", "", "", "n
 # still stands either is robust or hides its gradients.
 
 # %%
-def eps50(runs, attack, images=None):
-    """Per-seed eps50 [n_seeds] of an attack's curve: where it falls to half of the clean accuracy (NaN if never)."""
-    out = []
-    for r in runs:
-        c = correct(r, attack)
-        acc = c.mean(axis=1) if images is None else c[:, images].mean(axis=1)
-        out.append(eps_at_half(eps, acc, acc[0]) if acc[0] > 0 else np.nan)
-    return np.array(out)
+def eps50_term(sign, runs, attack):
+    """One network's eps50 under ``attack`` (per seed: where its curve on the audited images falls to half of their
+    clean accuracy, NaN if never) as a term of a paired contrast, with its per-image outcomes for the bootstrap."""
+    return outcome_term(sign, eps, [correct(r, attack) for r in runs])
 
 
 radii = {}
 for family, names_f in by_family.items():
     vanilla = audits[f"{family} Vanilla"]
-    half = float(np.nanmean(eps50(vanilla, "pgd")))
+    half = float(np.nanmean(eps50_term(+1, vanilla, "pgd").values))
     k_half = 1 + int(np.argmin(np.abs(eps[1:] - half)))
     down = np.flatnonzero(accuracy(vanilla, "pgd") <= flag_defaults["zero_level"])
     k_zero = int(down[0]) if down.size else len(eps) - 1
@@ -458,22 +453,18 @@ n_images = audit.n_images
 effect_rows, effects = [], {}
 
 
-def term(sign, runs, attack):
-    """One network's eps50 under ``attack`` as a term of a paired contrast (per-image outcomes for the bootstrap)."""
-    return Term(sign, eps50(runs, attack), [correct(r, attack) for r in runs],
-                summary=lambda outcomes: eps_at_half_of_outcomes(eps, outcomes))
-
-
 for family, name in contrasts:
     base = baseline_of(name)
     n = min(len(audits[name]), len(audits[base]))
     runs, base_runs = audits[name][:n], audits[base][:n]
+    net, ref = {a: eps50_term(+1, runs, a) for a in ("pgd", "worst")}, \
+        {a: eps50_term(-1, base_runs, a) for a in ("pgd", "worst")}
     result = {
-        "pgd": paired_contrast([term(+1, runs, "pgd"), term(-1, base_runs, "pgd")], n_boot=BOOTSTRAP),
-        "worst": paired_contrast([term(+1, runs, "worst"), term(-1, base_runs, "worst")], n_boot=BOOTSTRAP),
+        "pgd": paired_contrast([net["pgd"], ref["pgd"]], n_boot=BOOTSTRAP),
+        "worst": paired_contrast([net["worst"], ref["worst"]], n_boot=BOOTSTRAP),
         # the part of the PGD-1 gap the worst case takes away: (net - base under PGD-1) - (net - base, worst case)
-        "closed": paired_contrast([term(+1, runs, "pgd"), term(-1, base_runs, "pgd"),
-                                   term(-1, runs, "worst"), term(+1, base_runs, "worst")], n_boot=BOOTSTRAP),
+        "closed": paired_contrast([net["pgd"], ref["pgd"], eps50_term(-1, runs, "worst"),
+                                   eps50_term(+1, base_runs, "worst")], n_boot=BOOTSTRAP),
     }
     k_half = radii[family][1]
     result["acc"] = {a: 100 * (np.mean([correct(r, a)[k_half].mean() for r in runs])
