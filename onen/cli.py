@@ -47,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for chapter in args.chapters:
         if chapter == "search":
             points, spectrum_images = profiles.search_grid(args.profile)
+            points.update(profiles.search_longer(args.profile))  # after the grid: they extend its checkpoints
             variants: dict[str, Any] = {name: (config, spectrum_images) for name, config in points.items()}
             chapter_seeds = seeds[:1]  # the search is one seed per point
         else:

@@ -29,7 +29,7 @@ from .cache import CachedResult, cached, config_hash, lookup
 from .data import Split, load
 from .spectrum import layer_spectra
 from .config import CIFAR_DATASET, EvalConfig, TrainConfig
-from .training import evaluate_accuracy, resolve_device, train
+from .training import evaluate_accuracy, extend_checkpoint, resolve_device, train
 
 
 _DATA: dict[tuple[str, str, str, int | None, int], Split] = {}
@@ -117,6 +117,10 @@ def train_resumable(config: TrainConfig, device: torch.device, progress: bool, r
     training configuration alone, so a killed run resumes and a changed evaluation reuses the weights). Returns the
     model, its history and the test split. Under ``ONEN_CACHE_ONLY=1`` raises :class:`NotCached` instead.
 
+    A configuration without a checkpoint of its own starts from the checkpoint of the same configuration with the
+    most epochs fewer than its own (waiting for it to finish if another process is training it), where one exists (:func:`onen.training.extend_checkpoint`): training 100
+    epochs after a 50-epoch run costs 50.
+
     ``test_each_epoch`` None: the history records the test accuracy after every epoch, except on CIFAR-10, where a
     pass over its 10000 test images costs as much as a quick profile's epoch (its history holds NaN there)."""
     if test_each_epoch is None:
@@ -126,11 +130,22 @@ def train_resumable(config: TrainConfig, device: torch.device, progress: bool, r
     # CIFAR-10: decode only the training subset (train() then takes all of it: the same images as subset() picks)
     train_split = dataset(config.dataset, "train", device, limit=config.train_subset, seed=config.seed)
     test_split = dataset(config.dataset, "test", device)
-    checkpoint = checkpoint_dir() / f"{config_hash({'train': config.to_dict()})}.pt"
+    checkpoint = checkpoint_path(config)
     with checkpoint_lock(checkpoint):
+        if not checkpoint.is_file() and not config.recalibrate:
+            shorter = next((path for path in (checkpoint_path(dataclasses.replace(config, epochs=e))
+                                              for e in range(config.epochs - 1, 0, -1)) if path.is_file()), None)
+            if shorter is not None:  # the longest shorter run of the same configuration: train only the epochs after it
+                with checkpoint_lock(shorter):
+                    extend_checkpoint(shorter, checkpoint, config)
         model, history = train(config, train_split, test_split if test_each_epoch else None, progress=progress,
                                checkpoint=checkpoint)
     return model, history, test_split
+
+
+def checkpoint_path(config: TrainConfig) -> Path:
+    """Where :func:`train_resumable` keeps ``config``'s per-epoch checkpoint (keyed by the training configuration)."""
+    return checkpoint_dir() / f"{config_hash({'train': config.to_dict()})}.pt"
 
 
 @contextlib.contextmanager

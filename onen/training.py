@@ -244,6 +244,33 @@ def _describe(config: TrainConfig) -> str:
     return name
 
 
+def extend_checkpoint(shorter: str | os.PathLike, longer: str | os.PathLike, config: TrainConfig) -> None:
+    """Start ``config``'s checkpoint ``longer`` from the checkpoint ``shorter`` of the same configuration with fewer
+    epochs (finished or not), so that :func:`train` resumes it for the remaining epochs instead of starting over.
+
+    Nothing in training depends on the total number of epochs except what happens after the last one, and that is
+    only an eigenvalue-only spectrum for the history (where other epochs refresh the basis, which a resumed run
+    does anyway) and the BatchNorm recalibration; so a run without ``recalibrate`` extended this way ends with the
+    same weights as one trained straight through. Raises ValueError if ``shorter`` is not a run of ``config`` with
+    fewer epochs, or ``config`` recalibrates."""
+    if config.recalibrate:
+        raise ValueError("a run that recalibrates BatchNorm after its last epoch cannot be extended")
+    state = torch.load(shorter, map_location="cpu", weights_only=True)
+    stored = dict(state["config"])
+    epochs = stored.pop("epochs", None)
+    wanted = config.to_dict()
+    wanted.pop("epochs")
+    if stored != wanted or not isinstance(epochs, int) or not state["epoch"] <= epochs < config.epochs:
+        raise ValueError(f"{shorter} is not a shorter run of this configuration (it stores epoch {state['epoch']} of "
+                         f"{epochs}; asked for {config.epochs} epochs)")
+    state["config"] = config.to_dict()
+    longer = Path(longer)
+    longer.parent.mkdir(parents=True, exist_ok=True)
+    tmp = longer.with_suffix(longer.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, longer)
+
+
 def _save_checkpoint(path: str | os.PathLike, model: nn.Module, optimiser: torch.optim.Optimizer,
                      shuffle: torch.Generator, projections: torch.Generator, history: History, epoch: int,
                      config: TrainConfig) -> None:

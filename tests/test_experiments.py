@@ -179,3 +179,68 @@ def test_a_second_trainer_of_the_same_checkpoint_waits_for_the_first(tmp_path: P
     with checkpoint_lock(tmp_path / "ck" / "other.pt"):  # another network's lock is independent
         with checkpoint_lock(checkpoint):
             pass
+
+
+@pytest.mark.parametrize("extra", [dict(regularizer="none"),
+                                   dict(regularizer="spectral", tau=2, basis="tracked"),
+                                   dict(regularizer="spectral", tau=2)])
+def test_a_longer_run_extends_a_shorter_one_and_ends_where_straight_training_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: dict) -> None:
+    """3 epochs after a 2-epoch run of the same configuration = 3 epochs straight (bitwise weights, same losses)."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from onen import experiments
+    from onen.training import train
+
+    splits = {"train": synthetic_split(200, 0), "test": synthetic_split(60, 1)}
+    monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: splits[split])
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
+    three = TrainConfig(widths=[16], epochs=3, batch_size=50, lr=1e-2, beta=0.5, **extra)
+    straight, h_straight = train(three, splits["train"], splits["test"], progress=False)
+
+    two = dataclasses.replace(three, epochs=2)
+    experiments.train_resumable(two, torch.device("cpu"), False, str(tmp_path))
+    trained = []  # the epoch each training call starts from
+
+    def spy(*a, **k):
+        trained.append(torch.load(k["checkpoint"], weights_only=True)["epoch"] if k["checkpoint"].is_file() else 0)
+        return train(*a, **k)
+
+    monkeypatch.setattr(experiments, "train", spy)
+    extended, h_extended, _ = experiments.train_resumable(three, torch.device("cpu"), False, str(tmp_path))
+    assert trained == [2]  # it started from the 2-epoch checkpoint
+    sa, sb = straight.state_dict(), extended.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert h_extended.loss == h_straight.loss and h_extended.test_accuracy == h_straight.test_accuracy
+    np.testing.assert_allclose(h_extended.alphas, h_straight.alphas, rtol=1e-9)  # epoch 2: eigenvalues alone
+    # the shorter run's own checkpoint is untouched, and one of another configuration is never taken
+    assert torch.load(experiments.checkpoint_path(two), weights_only=True)["epoch"] == 2
+    trained.clear()
+    experiments.train_resumable(dataclasses.replace(three, lr=2e-2, epochs=4), torch.device("cpu"), False,
+                                str(tmp_path))
+    assert trained == [0]
+    # the longest shorter run is the one taken: 4 epochs start from the 3-epoch run, not the 2-epoch one
+    trained.clear()
+    experiments.train_resumable(dataclasses.replace(three, epochs=4), torch.device("cpu"), False, str(tmp_path))
+    assert trained == [3]
+
+
+def test_extend_checkpoint_refuses_what_it_cannot_extend(tmp_path: Path) -> None:
+    from onen.training import extend_checkpoint, train
+
+    config = TrainConfig(widths=[16], epochs=1, batch_size=50, lr=1e-2)
+    checkpoint = tmp_path / "one.pt"
+    train(config, synthetic_split(200, 0), progress=False, checkpoint=checkpoint)
+    with pytest.raises(ValueError, match="not a shorter run"):  # not fewer epochs
+        extend_checkpoint(checkpoint, tmp_path / "x.pt", config)
+    with pytest.raises(ValueError, match="not a shorter run"):  # another configuration
+        extend_checkpoint(checkpoint, tmp_path / "x.pt", TrainConfig(widths=[16], epochs=2, batch_size=50, lr=2e-2))
+    with pytest.raises(ValueError, match="recalibrates"):
+        extend_checkpoint(checkpoint, tmp_path / "x.pt",
+                          TrainConfig(widths=[16], epochs=2, batch_size=50, lr=1e-2, recalibrate=True))
+    assert not (tmp_path / "x.pt").exists()
+    extend_checkpoint(checkpoint, tmp_path / "x.pt", TrainConfig(widths=[16], epochs=2, batch_size=50, lr=1e-2))
+    assert (tmp_path / "x.pt").is_file()

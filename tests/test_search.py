@@ -3,6 +3,7 @@ synthetic data (no MNIST needed), and the committed paper-profile search points.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -103,3 +104,20 @@ def test_committed_paper_search_points_are_intact_and_on_the_grid() -> None:
         record = json.loads(json_path.read_text())
         assert _load(json_path.with_suffix(".npz"), json_path, record["config"]) is not None, json_path
         assert json.dumps(record["config"], sort_keys=True) in wanted, f"{json_path.name} is not on the paper grid"
+
+
+def test_longer_search_points_extend_a_grid_point_and_nothing_else(monkeypatch) -> None:
+    import copy
+
+    grid, _ = profiles.search_grid("paper")
+    for name, config in profiles.search_longer("paper").items():
+        base_name, epochs = name.split(", ")
+        assert config == dataclasses.replace(grid[base_name], epochs=int(epochs.split()[0]))
+        assert config.epochs > grid[base_name].epochs
+    assert profiles.search_longer("quick") == {}
+    for bad in (dict(lr=1e-2, beta=20, epochs=50), dict(lr=1e-2, beta=7, epochs=100)):
+        changed = copy.deepcopy(profiles.PROFILES)
+        changed["paper"]["search"]["longer"] = [bad]
+        monkeypatch.setattr(profiles, "PROFILES", changed)
+        with pytest.raises(ValueError, match="longer search point"):
+            profiles.search_longer("paper")
