@@ -385,6 +385,7 @@ for key, p in scored.items():
         continue
     ranks, ratio = target_ratio(search_found[key].arrays["spectrum"], base.tau, base.alpha)
     band_ratios[key] = {band: float(np.median(ratio[(ranks >= a) & (ranks <= b)])) for band, (a, b) in BANDS.items()}
+    band_ratios[key]["under half"] = float(np.mean(ratio < 0.5))
     line = dict(ls="-" if lr == max(search_lrs) else "--", color=line_colour[key], lw=1.1, label=label)
     ax_ratio.plot(ranks, ratio, **line)
     penalty = np.asarray(search_found[key].meta["history"]["penalty"]) / beta
@@ -426,8 +427,9 @@ if band_ratios:
         f"For that point the spectrum sits at {near['head']:.2f} of its target over ranks 12-20, {near['middle']:.2f} "
         f"over ranks 50-200 and {near['tail']:.2f} over ranks 500-2000 (medians of $\\lambda_k / \\gamma_k$): the "
         "penalty holds the ranks next to its anchor on target, and the rest of the spectrum "
-        + ("stays below it, which steepens the fit and, wherever the ratio is under 0.5, keeps the median log-ratio "
-           "above $\\log 2$" if max(near["middle"], near["tail"]) < 1 else "does not stay below it")
+        + ("stays below it, which steepens the fit" if max(near["middle"], near["tail"]) < 1 else
+           "does not stay below it")
+        + f"; {100 * near['under half']:.0f}% of the penalized ranks sit more than a factor of 2 under their target"
         + f". Its penalty fell by {drop:.1f}% over its last {last} epochs"
         + (": it was still moving towards the target when training stopped" if drop > 0.5 else
            ": it had nearly stopped moving")), display=False)
