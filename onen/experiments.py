@@ -118,8 +118,8 @@ def train_resumable(config: TrainConfig, device: torch.device, progress: bool, r
     model, its history and the test split. Under ``ONEN_CACHE_ONLY=1`` raises :class:`NotCached` instead.
 
     A configuration without a checkpoint of its own starts from the checkpoint of the same configuration with the
-    most epochs fewer than its own (waiting for it to finish if another process is training it), where one exists (:func:`onen.training.extend_checkpoint`): training 100
-    epochs after a 50-epoch run costs 50.
+    most epochs fewer than its own, where one exists, waiting for it to finish if another process is training it
+    (:func:`onen.training.extend_checkpoint`): training 100 epochs after a 50-epoch run costs 50.
 
     ``test_each_epoch`` None: the history records the test accuracy after every epoch, except on CIFAR-10, where a
     pass over its 10000 test images costs as much as a quick profile's epoch (its history holds NaN there)."""

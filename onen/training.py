@@ -29,11 +29,11 @@ from .data import Split
 from .features import capture
 from .models import Classifier
 from .whiten import Whiten
-
-log = logging.getLogger(__name__)
 from .regularizers import SpectralRegularizer, select_layers
 from .spectrum import layer_spectra, summarise
 from .attacks import accuracy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -264,20 +264,21 @@ def extend_checkpoint(shorter: str | os.PathLike, longer: str | os.PathLike, con
         raise ValueError(f"{shorter} is not a shorter run of this configuration (it stores epoch {state['epoch']} of "
                          f"{epochs}; asked for {config.epochs} epochs)")
     state["config"] = config.to_dict()
-    longer = Path(longer)
-    longer.parent.mkdir(parents=True, exist_ok=True)
-    tmp = longer.with_suffix(longer.suffix + ".tmp")
+    _write_atomically(longer, state)
+
+
+def _write_atomically(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """torch.save to a temporary file beside ``path``, then rename it over ``path``: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(state, tmp)
-    os.replace(tmp, longer)
+    os.replace(tmp, path)
 
 
 def _save_checkpoint(path: str | os.PathLike, model: nn.Module, optimiser: torch.optim.Optimizer,
                      shuffle: torch.Generator, projections: torch.Generator, history: History, epoch: int,
                      config: TrainConfig) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "shuffle": shuffle.get_state(),
-                "projections": projections.get_state(),
-                "history": history.to_dict(), "epoch": epoch, "config": config.to_dict()}, tmp)
-    os.replace(tmp, path)
+    _write_atomically(path, {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                             "shuffle": shuffle.get_state(), "projections": projections.get_state(),
+                             "history": history.to_dict(), "epoch": epoch, "config": config.to_dict()})
