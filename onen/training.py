@@ -118,7 +118,9 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
     start_epoch = 0
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
-            state = torch.load(checkpoint, map_location=device, weights_only=True)
+            # on the CPU: the generators' states must stay CPU tensors; the weights and the optimiser's state are
+            # copied to the model's device by load_state_dict
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except (EOFError, RuntimeError, OSError, pickle.UnpicklingError) as err:
             raise RuntimeError(f"checkpoint {checkpoint} is unreadable ({type(err).__name__}: {err}); delete it to "
                                "train from the start") from err
@@ -131,7 +133,7 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         shuffle.set_state(state["shuffle"])
-        projections.set_state(state["projections"].cpu())
+        projections.set_state(state["projections"])
         history = History(**state["history"])
         start_epoch = state["epoch"]
 

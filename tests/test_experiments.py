@@ -35,13 +35,13 @@ def paper_entries() -> list[Path]:
 
 def test_committed_paper_results_are_intact_and_are_what_the_chapter_asks_for() -> None:
     """Every committed paper-profile result passes the cache's checksum, was trained on the paper's settings by a
-    variant of section 4.1 (any seed of the profile), and carries its provenance."""
+    network of sections 4.1-4.3 (any seed of the profile), and carries its provenance."""
     entries = paper_entries()
     if not entries:
         pytest.skip("no paper-profile results committed")
     wanted = {}
     evaluation = profiles.evaluation("paper").to_dict()
-    for name, config in profiles.shallow_variants("paper").items():
+    for name, config in profiles.book_networks("paper").items():
         for seed in profiles.seeds("paper"):
             cfg = TrainConfig.from_dict({**config.to_dict(), "seed": seed})
             wanted[json.dumps({"train": cfg.to_dict(), "eval": evaluation}, sort_keys=True)] = (name, seed)
@@ -49,7 +49,7 @@ def test_committed_paper_results_are_intact_and_are_what_the_chapter_asks_for() 
         record = json.loads(json_path.read_text())
         loaded = _load(json_path.with_suffix(".npz"), json_path, record["config"])
         assert loaded is not None, json_path
-        assert json.dumps(record["config"], sort_keys=True) in wanted, f"{json_path.name} is no section 4.1 variant"
+        assert json.dumps(record["config"], sort_keys=True) in wanted, f"{json_path.name} is no network of the book"
         for key in ("git_commit", "torch_version", "device", "wall_time_s", "created", "seed"):
             assert key in loaded.provenance
         # the paper evaluates on all 10000 test images, so accuracy at eps = 0 is the clean accuracy

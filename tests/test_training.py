@@ -92,6 +92,28 @@ def test_resume_from_checkpoint_is_bitwise(tmp_path: Path, mnist_train: Split, r
     assert same_weights(straight, again) and same_history(h_again, h_straight)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("regularizer", ["none", "tracked"])
+def test_resume_on_cuda_is_bitwise(tmp_path: Path, mnist_train: Split, regularizer: str) -> None:
+    """The checkpoint holds CPU generator states beside CUDA weights: resuming on the GPU must restore both (a
+    checkpoint once loaded straight onto the GPU put the shuffle's state there, which the generator refuses)."""
+    extra = dict(regularizer="spectral", basis="tracked") if regularizer == "tracked" else dict(regularizer=regularizer)
+    cfg = config(epochs=2, beta=0.5, **extra)
+    data = mnist_train.to("cuda")
+    straight, h_straight = train(cfg, data, progress=False)
+
+    def stop_in_second_epoch(model, reg, epoch: int, step: int) -> None:
+        if epoch == 1 and step == 2:
+            raise Interrupted
+
+    checkpoint = tmp_path / "run.pt"
+    with pytest.raises(Interrupted):
+        train(cfg, data, progress=False, checkpoint=checkpoint, after_step=stop_in_second_epoch)
+    resumed, h_resumed = train(cfg, data, progress=False, checkpoint=checkpoint)
+    assert same_weights(straight, resumed)
+    assert same_history(h_straight, h_resumed)
+
+
 def test_checkpoint_of_another_config_is_refused(tmp_path: Path, mnist_train: Split) -> None:
     checkpoint = tmp_path / "run.pt"
     train(config(), mnist_train, progress=False, checkpoint=checkpoint)
