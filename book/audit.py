@@ -437,6 +437,7 @@ contrasts = []  # (architecture, regularized network)
 for b in (1, 2, 5):
     contrasts += [("shallow", f"shallow SpecReg β={b}"), ("shallow", f"shallow SpecReg β={b} tracked")]
 contrasts.append(("shallow", "shallow SpecReg-BN β=1"))
+contrasts.append(("shallow", f"shallow {profiles.nearest_pair(profile)[1]}"))
 for family in ("MLP", "CNN"):
     for b in betas:
         contrasts += [(family, f"{family} {profiles.beta_name('SpecReg (last)', b)}"),
@@ -445,8 +446,9 @@ for family in ("MLP", "CNN"):
 
 
 def baseline_of(name):
-    """Vanilla of the same architecture; the BatchNorm pair of section 4.1 is set against Vanilla-BN."""
-    return "shallow Vanilla-BN" if name == "shallow SpecReg-BN β=1" else vanilla_name(name)
+    """Vanilla of the same architecture; the BatchNorm pair of section 4.1 is set against Vanilla-BN, and the pair at
+    the search's point closest to 1/n against its own Vanilla (`onen.profiles.reference_network`)."""
+    return profiles.reference_network(name, profile)
 
 
 n_images = audit.n_images

@@ -150,7 +150,9 @@ Table(["network", "clean (%)", "mCA (%)", "relative drop (%)", "worst corruption
 # ## Does the spectral regularizer help against corruptions?
 #
 # **The rule, stated before the results.** For each regularized network and each corruption the effect is its
-# accuracy minus the accuracy of the Vanilla network of the same architecture, paired by seed. Its interval combines
+# accuracy minus the accuracy of the Vanilla network of the same architecture (Vanilla-BN for the BatchNorm pair,
+# and the Vanilla trained at the same learning rate for the pair at the point closest to $1/n$), paired by seed. Its
+# interval combines
 # the spread between seeds (Student $t$, $n - 1$ degrees of freedom) with a paired bootstrap over the test images
 # (the same resample for both networks and every seed), as in {doc}`reproduced`. The regularizer **helps** (or
 # **hurts**) against a corruption when the 95% interval lies above (or below) zero; otherwise the difference is **not
@@ -177,8 +179,7 @@ def effects(better, worse, column):
 
 regularized = [name for name, config in networks.items()
                if config.regularizer == "spectral" or config.whiten_after is not None]
-contrasts = {name: (f"{family(name)} Vanilla-BN" if networks[name].batchnorm else f"{family(name)} Vanilla")
-             for name in regularized}
+contrasts = {name: profiles.reference_network(name, profile) for name in regularized}
 table = {name: [effects(name, base, j) for j in range(len(setting.corruptions))] for name, base in contrasts.items()}
 counts = {name: {v: sum(e[3] == v for e in row) for v in ("helps", "hurts")} for name, row in table.items()}
 spectral = [n for n in regularized if networks[n].regularizer == "spectral"]
@@ -220,7 +221,7 @@ plt.close(fig)
 # :name: "fig-corr-effects"
 #
 # Accuracy of each regularized or whitened network minus that of its architecture's Vanilla network (Vanilla-BN for
-# the BatchNorm pair), per corruption at severity {glue:text}`corr-severity`, in percentage points, mean over seeds.
+# the BatchNorm pair, Vanilla at learning rate $10^{-2}$ for the pair closest to $1/n$), per corruption at severity {glue:text}`corr-severity`, in percentage points, mean over seeds.
 # Blue: better than Vanilla. An asterisk marks a 95% interval (seeds and test images) that excludes zero.
 # ```
 #

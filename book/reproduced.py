@@ -169,6 +169,11 @@ for suffix, basis in (("", "paper's basis"), (" tracked", "tracked basis")):
     for beta in (1, 2, 5):
         claims.append(("A 1/n hidden layer makes a shallow net more robust", f"shallow, β={beta}, {basis}",
                        [(+1, f"shallow SpecReg β={beta}{suffix}"), (-1, "shallow Vanilla")], +1))
+near_vanilla, near = profiles.nearest_pair(profile)
+near_config = profiles.shallow_variants(profile)[near]
+claims.append(("A 1/n hidden layer makes a shallow net more robust",
+               f"shallow, β={near_config.beta:g}, tracked basis, lr {near_config.lr:.0e}",
+               [(+1, f"shallow {near}"), (-1, f"shallow {near_vanilla}")], +1))
 claims.append(("Whitening the hidden layer hurts robustness", "shallow", [(+1, "shallow Whitened"),
                                                                           (-1, "shallow Vanilla")], -1))
 for arch in ("MLP", "CNN"):

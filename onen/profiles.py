@@ -196,7 +196,8 @@ def shallow_variants(profile: str) -> dict[str, TrainConfig]:
     Vanilla-BN, and the pair at the search's point closest to 1/n (the profile's ``nearest``: its learning rate,
     beta and epochs), Vanilla and the tracked basis: "Vanilla lr=1e-02" and "SpecReg β=20 tracked lr=1e-02"."""
     near = dict(_check(profile)["nearest"])
-    beta, at = float(near.pop("beta")), f"lr={near['lr']:.0e}"
+    beta = float(near.pop("beta"))
+    vanilla, specreg = nearest_pair(profile)
     return {
         "Vanilla": shallow(profile),
         "Vanilla-BN": shallow(profile, batchnorm=True),
@@ -205,9 +206,17 @@ def shallow_variants(profile: str) -> dict[str, TrainConfig]:
         **{f"SpecReg β={b:g}": shallow(profile, regularizer="spectral", beta=float(b)) for b in (1, 2, 5)},
         **{f"SpecReg β={b:g} tracked": shallow(profile, regularizer="spectral", beta=float(b), **TRACKED)
            for b in (1, 2, 5)},
-        f"Vanilla {at}": shallow(profile, **near),
-        f"SpecReg β={beta:g} tracked {at}": shallow(profile, regularizer="spectral", beta=beta, **near, **TRACKED),
+        vanilla: shallow(profile, **near),
+        specreg: shallow(profile, regularizer="spectral", beta=beta, **near, **TRACKED),
     }
+
+
+def nearest_pair(profile: str) -> tuple[str, str]:
+    """Display names in :func:`shallow_variants` of the pair at the search's point closest to 1/n: (its Vanilla, its
+    SpecReg), e.g. ("Vanilla lr=1e-02", "SpecReg β=20 tracked lr=1e-02")."""
+    near = _check(profile)["nearest"]
+    at = f"lr={near['lr']:.0e}"
+    return f"Vanilla {at}", f"SpecReg β={float(near['beta']):g} tracked {at}"
 
 
 # Whitening goes after the second of three hidden blocks: an intermediate layer, below the regularized last one.
@@ -312,6 +321,24 @@ def audit_config(profile: str) -> "AuditConfig":
     from .audit import AuditConfig
 
     return AuditConfig(**_check(profile)["audit"])
+
+
+def reference_network(name: str, profile: str) -> str:
+    """The book network that ``name`` ("shallow ...", "MLP ...", "CNN ...") is contrasted with: the Vanilla of the
+    same architecture; Vanilla-BN for a regularized network with BatchNorm; for the pair at the search's point closest
+    to 1/n (:func:`nearest_pair`), its own Vanilla, trained at the same learning rate. Raises ValueError for a name
+    that is not a book network."""
+    networks = book_networks(profile)
+    if name not in networks:
+        raise ValueError(f"no book network {name!r}")
+    family, variant = name.split(" ", 1)
+    vanilla, specreg = nearest_pair(profile)
+    if family == "shallow" and variant in (vanilla, specreg):
+        return f"shallow {vanilla}"
+    config = networks[name]
+    if config.batchnorm and config.regularizer != "none":
+        return f"{family} Vanilla-BN"
+    return f"{family} Vanilla"
 
 
 def transfer_source(name: str, profile: str) -> TrainConfig:

@@ -269,10 +269,35 @@ def eps50_term(sign: float, runs: Sequence[CachedResult], attack: str = "pgd") -
     return dataclasses.replace(resampled, values=values)  # as reported: half of the clean accuracy on every image
 
 
+def seed_of(run: CachedResult) -> int:
+    """The seed a cached run was trained with (from its stored configuration)."""
+    return int(train_config(run).seed)
+
+
+def common_seeds(results: Results, names: Sequence[str]) -> Results:
+    """The runs of ``names`` restricted to the seeds that all of them have, each list in ascending seed order, so
+    that a contrast pairs the same seed (where some seeds of some variants are missing, pairing by position would
+    not). Raises KeyError for a name not in ``results``, ValueError for a variant that holds a seed twice."""
+    by_seed = {}
+    for name in names:
+        if name not in results:
+            raise KeyError(f"no variant {name!r}; have {sorted(results)}")
+        seeds = [seed_of(r) for r in results[name]]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"variant {name!r} holds a seed twice: {seeds}")
+        by_seed[name] = dict(zip(seeds, results[name]))
+    shared = sorted(set.intersection(*(set(runs) for runs in by_seed.values())))
+    return {name: [by_seed[name][s] for s in shared] for name in names}
+
+
 def paired_effect(results: Results, better: str, worse: str, attack: str = "pgd",
                   n_boot: int = 400) -> PairedContrast:
-    """eps50 of ``better`` minus eps50 of ``worse`` (pixel units), paired by seed, with its 95% interval over seeds
+    """eps50 of ``better`` minus eps50 of ``worse`` (pixel units), paired by seed (the seeds both have:
+    :func:`common_seeds`), with its 95% interval over seeds
     and, where the runs store per-image outcomes, the paired bootstrap over the attacked images (the rule of the
     chapter "What reproduced"); ``.verdict(sign)`` gives that chapter's verdict words."""
-    return paired_contrast([eps50_term(+1, results[better], attack), eps50_term(-1, results[worse], attack)],
+    paired = common_seeds(results, [better, worse])
+    if not paired[better]:
+        raise ValueError(f"{better!r} and {worse!r} have no seed in common")
+    return paired_contrast([eps50_term(+1, paired[better], attack), eps50_term(-1, paired[worse], attack)],
                            n_boot=n_boot, seed=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -244,3 +245,40 @@ def test_extend_checkpoint_refuses_what_it_cannot_extend(tmp_path: Path) -> None
     assert not (tmp_path / "x.pt").exists()
     extend_checkpoint(checkpoint, tmp_path / "x.pt", TrainConfig(widths=[16], epochs=2, batch_size=50, lr=1e-2))
     assert (tmp_path / "x.pt").is_file()
+
+
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_the_nearest_pair_differs_from_the_papers_nets_only_where_the_search_says(profile: str) -> None:
+    """The pair at the search's point closest to 1/n is a Vanilla and a tracked SpecReg at the profile's
+    ``nearest`` learning rate (and epochs), otherwise the profile's shallow net; in the paper profile the SpecReg is
+    exactly the search's longer point that the chapter calls closest."""
+    vanilla, specreg = profiles.nearest_pair(profile)
+    variants = profiles.shallow_variants(profile)
+    near = profiles.PROFILES[profile]["nearest"]
+    base = dataclasses.asdict(variants["Vanilla"])
+    for name, extra in ((vanilla, {}), (specreg, dict(regularizer="spectral", beta=near["beta"], **profiles.TRACKED))):
+        changed = {k: v for k, v in dataclasses.asdict(variants[name]).items() if base[k] != v}
+        expected = {k: v for k, v in {"lr": near["lr"], "epochs": near.get("epochs", base["epochs"]), **extra}.items()
+                    if base[k] != v}
+        assert changed == expected, name
+    if profile == "paper":
+        longer = profiles.search_longer("paper")[f"lr={near['lr']:.0e} β={near['beta']:g}, {near['epochs']} epochs"]
+        assert variants[specreg] == longer
+
+
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_every_network_is_contrasted_with_a_vanilla_of_its_own_architecture_and_training(profile: str) -> None:
+    networks = profiles.book_networks(profile)
+    vanilla, specreg = profiles.nearest_pair(profile)
+    for name, config in networks.items():
+        reference = profiles.reference_network(name, profile)
+        base = networks[reference]
+        assert base.regularizer == "none" and base.whiten_after is None, (name, reference)
+        assert reference.split(" ", 1)[0] == name.split(" ", 1)[0]
+        assert (base.arch, base.widths, base.lr, base.epochs) == (config.arch, config.widths, config.lr, config.epochs)
+        assert base.batchnorm == (config.batchnorm and config.regularizer != "none"), name
+    assert profiles.reference_network(f"shallow {specreg}", profile) == f"shallow {vanilla}"
+    assert profiles.reference_network("shallow SpecReg-BN β=1", profile) == "shallow Vanilla-BN"
+    assert profiles.reference_network("MLP Jacobian", profile) == "MLP Vanilla"
+    with pytest.raises(ValueError, match="no book network"):
+        profiles.reference_network("shallow Nothing", profile)

@@ -212,6 +212,25 @@ def test_paired_effect_is_the_eps50_difference_paired_by_seed_with_the_t_interva
     assert one.verdict(+1) == "not enough seeds"
 
 
+def test_paired_effect_pairs_the_same_seed_whatever_the_order_or_the_gaps() -> None:
+    # better: seeds 2, 0, 1 with eps50 0.25, 0.15, 0.2; worse: seeds 1 and 2 only, eps50 0.05 and 0.15
+    better = [_curve_run((1.0, 1.0, 0.75, 0.25), 1.0, 2), _curve_run((1.0, 0.75, 0.25, 0.0), 1.0, 0),
+              _curve_run((1.0, 1.0, 0.5, 0.0), 1.0, 1)]
+    worse = [_curve_run((1.0, 0.0, 0.0, 0.0), 1.0, 1), _curve_run((1.0, 0.75, 0.25, 0.0), 1.0, 2)]
+    results = {"SpecReg": better, "Vanilla": worse}
+    aligned = report.common_seeds(results, ["SpecReg", "Vanilla"])
+    assert [report.seed_of(r) for r in aligned["SpecReg"]] == [1, 2] == [report.seed_of(r) for r in aligned["Vanilla"]]
+    effect = report.paired_effect(results, "SpecReg", "Vanilla")
+    assert effect.per_seed == pytest.approx([0.2 - 0.05, 0.25 - 0.15])  # seed 1, then seed 2
+    assert effect.n_seeds == 2
+    with pytest.raises(ValueError, match="no seed in common"):
+        report.paired_effect({"a": [better[1]], "b": [worse[0]]}, "a", "b")
+    with pytest.raises(ValueError, match="twice"):
+        report.common_seeds({"a": [worse[0], worse[0]], "b": worse}, ["a", "b"])
+    with pytest.raises(KeyError, match="no variant"):
+        report.common_seeds(results, ["SpecReg", "Whitened"])
+
+
 def test_paired_effect_bootstraps_the_stored_per_image_outcomes() -> None:
     # 4 images; better: all correct at 0, 3 at 0.1, 1 at 0.2, none at 0.3; worse: all at 0, none after
     good = np.array([[1, 1, 1, 1], [1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]], bool)
