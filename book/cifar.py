@@ -273,14 +273,14 @@ def shift(name):
 
 clean_gap = {name: 100 * float(clean[name].mean() - clean["Vanilla"].mean()) for name in effects}
 glue("cifar-effect-words", Markdown(
-    "In $\\epsilon_{50}$, the radius at which PGD leaves half of the clean accuracy (the summary of the chapter "
+    "In ε50, the radius at which PGD leaves half of the clean accuracy (the summary of the chapter "
     f"\"What reproduced\"), SpecReg differs from Vanilla by {shift('SpecReg (all)')} at a clean-accuracy "
     f"difference of {clean_gap['SpecReg (all)']:+.1f} points, and Jacobian by {shift('Jacobian')} at "
     f"{clean_gap['Jacobian']:+.1f} points clean. A network that is less accurate "
     "clean also has less to lose, so the two differences are read together." + (
         " **SpecReg's network is at chance level clean** (10 classes): its penalty grew during training "
         "(training figure of the next section) and outweighed the cross-entropy, so the network gave up classifying. Its "
-        "accuracy under attack is then chance, not robustness, and it says nothing about a $1/n$ code; at this "
+        "accuracy under attack is then chance, not robustness, and it says nothing about a 1/n code; at this "
         "scale the spectral penalty with these settings does not train." if clean["SpecReg (all)"].mean() < 0.15
         else "")), display=False)
 

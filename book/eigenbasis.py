@@ -598,8 +598,8 @@ if bench is not None:
     for k in ks:
         glue(f"reg-cost-tracked-k{k}", ratio[f"tracked k={k} / paper"], display=False)
     glue("reg-cost-k1-aim", Markdown("within" if ratio["tracked k=1 / paper"] <= 1.5 else "above"), display=False)
-    glue("reg-cost-cheapest-within", Markdown(", ".join(f"$k = {k}$" for k in ks
-                                                        if ratio[f"tracked k={k} / paper"] <= 1.5) or "no $k$"),
+    glue("reg-cost-cheapest-within", Markdown(", ".join(f"k = {k}" for k in ks
+                                                        if ratio[f"tracked k={k} / paper"] <= 1.5) or "no k"),
          display=False)
 else:
     glue("reg-cost-machine", Markdown("no machine: `benchmarks/results/bench_spectral_cpu.json` is absent"),

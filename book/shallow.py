@@ -373,8 +373,8 @@ if tracked_names and "Vanilla" in paper_results:
         f"penalized ranks is {min(tracked_alpha):.2f}-{max(tracked_alpha):.2f}, against "
         f"{report.target_scores(paper_results['Vanilla'], [0])[0].fitted_alpha:.2f} for Vanilla, and "
         + ("none" if not any(report.target_scores(paper_results[n])[0].reached for n in tracked_names) else "some")
-        + f" reached the target; their PGD $\\epsilon_{{50}}$ is {min(gains):+.3f} to {max(gains):+.3f} above "
-        "Vanilla's, a difference that, on networks that are not $1/n$, cannot be credited to a $1/n$ spectrum"),
+        + f" reached the target; their PGD ε50 is {min(gains):+.3f} to {max(gains):+.3f} above Vanilla's, a "
+        "difference that, on networks that are not 1/n, cannot be credited to a 1/n spectrum"),
         display=False)
 else:
     glue("shallow-paper-tracked", Markdown("the tracked basis at the paper's learning rate is not computed yet"),
@@ -532,7 +532,7 @@ if band_ratios:
     drop = 100 * (1 - history[-1] / history[-1 - last])
     glue("shallow-paper-why", Markdown(
         f"For that point the spectrum sits at {near['head']:.2f} of its target over ranks 12-20, {near['middle']:.2f} "
-        f"over ranks 50-200 and {near['tail']:.2f} over ranks 500-2000 (medians of $\\lambda_k / \\gamma_k$): the "
+        f"over ranks 50-200 and {near['tail']:.2f} over ranks 500-2000 (medians of λ_k / γ_k): the "
         "penalty holds the ranks next to its anchor on target, and the rest of the spectrum "
         + ("stays below it, which steepens the fit" if max(near["middle"], near["tail"]) < 1 else
            "does not stay below it")
