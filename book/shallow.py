@@ -365,14 +365,15 @@ for treated, reference, sign in PAPER_CONTRASTS:
 tracked_names = [name for name, config in paper_variants.items() if config.basis == "tracked"
                  and config.lr == paper_variants["Vanilla"].lr and name in paper_results]
 if tracked_names and "Vanilla" in paper_results:
-    tracked_alpha = [report.target_scores(paper_results[name])[0].fitted_alpha for name in tracked_names]
+    tracked_scores = [report.target_scores(paper_results[name])[0] for name in tracked_names]
+    tracked_alpha = [score.fitted_alpha for score in tracked_scores]
     gains = [report.paired_effect(paper_results, name, "Vanilla").mean for name in tracked_names]
     glue("shallow-paper-tracked", Markdown(
         f"with the tracked basis at the paper's learning rate (β = "
         f"{', '.join(f'{paper_variants[n].beta:g}' for n in tracked_names)}) the hidden layer's exponent over the "
         f"penalized ranks is {min(tracked_alpha):.2f}-{max(tracked_alpha):.2f}, against "
         f"{report.target_scores(paper_results['Vanilla'], [0])[0].fitted_alpha:.2f} for Vanilla, and "
-        + ("none" if not any(report.target_scores(paper_results[n])[0].reached for n in tracked_names) else "some")
+        + ("none" if not any(score.reached for score in tracked_scores) else "some")
         + f" reached the target; their PGD ε50 is {min(gains):+.3f} to {max(gains):+.3f} above Vanilla's, a "
         "difference that, on networks that are not 1/n, cannot be credited to a 1/n spectrum"),
         display=False)

@@ -65,41 +65,23 @@ class Interrupted(Exception):
     pass
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
 @pytest.mark.parametrize("regularizer", [
     "none",
     "spectral",
     "jacobian",
     "tracked",
 ])
-def test_resume_from_checkpoint_is_bitwise(tmp_path: Path, mnist_train: Split, regularizer: str) -> None:
+def test_resume_from_checkpoint_is_bitwise(tmp_path: Path, mnist_train: Split, regularizer: str, device: str) -> None:
+    """On the CPU and, where there is one, on a GPU: the checkpoint holds CPU generator states beside the device's
+    weights, and resuming must restore both (a checkpoint once loaded straight onto the GPU put the shuffle's state
+    there, which the generator refuses)."""
     extra = dict(regularizer="spectral", basis="tracked") if regularizer == "tracked" else dict(regularizer=regularizer)
     cfg = config(epochs=2, beta=0.5, **extra)
-    straight, h_straight = train(cfg, mnist_train, progress=False)
-
-    def stop_in_second_epoch(model, reg, epoch: int, step: int) -> None:
-        if epoch == 1 and step == 2:
-            raise Interrupted
-
-    checkpoint = tmp_path / "run.pt"
-    with pytest.raises(Interrupted):
-        train(cfg, mnist_train, progress=False, checkpoint=checkpoint, after_step=stop_in_second_epoch)
-    assert checkpoint.is_file()  # written after the first epoch; the second never finished
-    resumed, h_resumed = train(cfg, mnist_train, progress=False, checkpoint=checkpoint)
-    assert same_weights(straight, resumed)
-    assert same_history(h_straight, h_resumed)
-    # a finished checkpoint resumes to the same model without training further
-    again, h_again = train(cfg, mnist_train, progress=False, checkpoint=checkpoint)
-    assert same_weights(straight, again) and same_history(h_again, h_straight)
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("regularizer", ["none", "tracked"])
-def test_resume_on_cuda_is_bitwise(tmp_path: Path, mnist_train: Split, regularizer: str) -> None:
-    """The checkpoint holds CPU generator states beside CUDA weights: resuming on the GPU must restore both (a
-    checkpoint once loaded straight onto the GPU put the shuffle's state there, which the generator refuses)."""
-    extra = dict(regularizer="spectral", basis="tracked") if regularizer == "tracked" else dict(regularizer=regularizer)
-    cfg = config(epochs=2, beta=0.5, **extra)
-    data = mnist_train.to("cuda")
+    data = mnist_train.to(device)
     straight, h_straight = train(cfg, data, progress=False)
 
     def stop_in_second_epoch(model, reg, epoch: int, step: int) -> None:
@@ -109,9 +91,13 @@ def test_resume_on_cuda_is_bitwise(tmp_path: Path, mnist_train: Split, regulariz
     checkpoint = tmp_path / "run.pt"
     with pytest.raises(Interrupted):
         train(cfg, data, progress=False, checkpoint=checkpoint, after_step=stop_in_second_epoch)
+    assert checkpoint.is_file()  # written after the first epoch; the second never finished
     resumed, h_resumed = train(cfg, data, progress=False, checkpoint=checkpoint)
     assert same_weights(straight, resumed)
     assert same_history(h_straight, h_resumed)
+    # a finished checkpoint resumes to the same model without training further
+    again, h_again = train(cfg, data, progress=False, checkpoint=checkpoint)
+    assert same_weights(straight, again) and same_history(h_again, h_straight)
 
 
 def test_checkpoint_of_another_config_is_refused(tmp_path: Path, mnist_train: Split) -> None:
