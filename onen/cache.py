@@ -182,9 +182,9 @@ def cached(name: str, config: Mapping[str, Any], compute: Compute, results_dir: 
 
     try:  # lazily: the cache itself does not need torch
         import torch
-        torch_version = torch.__version__
+        torch_version, torch_threads = torch.__version__, torch.get_num_threads()
     except ImportError:
-        torch_version = "absent"
+        torch_version, torch_threads = "absent", None
 
     provenance = {
         "config": json.loads(_canonical(dict(config))),
@@ -192,6 +192,7 @@ def cached(name: str, config: Mapping[str, Any], compute: Compute, results_dir: 
         "seed": seed,
         "device": device,
         "torch_version": torch_version,
+        "torch_threads": torch_threads,  # on a CPU the thread count changes floating-point sums in the last bits
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "git_commit": git_commit(),

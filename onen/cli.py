@@ -1,24 +1,146 @@
 """The command line that computes (and caches) the book's networks: ``python -m onen.experiments``.
 
     python -m onen.experiments shallow deep_last_layer deep_all_layers --profile paper --device cuda
+    python -m onen.experiments shallow --profile paper --device cuda --workers 12
     python -m onen.experiments search --profile paper --device cpu
 
 Every finished network is printed with an ETA for the rest (and, when the output is not a terminal, every
 finished epoch with an ETA for its network); training resumes from per-epoch checkpoints.
+
+``--workers N`` trains N networks at once, each in its own process (a small network does not fill a GPU, so several
+share one). The networks are then started longest first, by epochs times steps per epoch, so that the last to finish
+is a short one. A network that fails is reported with its traceback while the others go on, and the command exits
+with an error naming every failed network. Each result is the same as a single process would compute: every network
+is seeded by its own configuration, and workers share nothing but the results and checkpoint folders (written
+atomically, and under a lock while a network trains).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import logging
+import math
+import multiprocessing
+import os
 import time
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
 from . import profiles, search
-from .experiments import interactive, run
+from .config import CIFAR_DATASET
+from .experiments import interactive, run, stored
 from .training import resolve_device
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One network of one chapter: what :func:`compute` trains (or loads) and evaluates."""
+
+    chapter: str
+    name: str
+    seed: int
+    config: Any  # TrainConfig, already carrying ``seed``
+    evaluation: Any  # EvalConfig; for the search, the number of spectrum images
+
+    @property
+    def label(self) -> str:
+        return f"{self.chapter} {self.name} seed {self.seed}"
+
+    def steps(self) -> float:
+        """Epochs times minibatches per epoch: the order in which ``--workers`` starts networks (largest first)."""
+        images = self.config.train_subset or (50000 if self.config.dataset == CIFAR_DATASET else 60000)
+        return self.config.epochs * math.ceil(images / self.config.batch_size)
+
+
+def compute(job: Job, results_dir: str, device: str, progress: bool | None = None) -> tuple[float, bool]:
+    """Train (or load) and evaluate ``job``; returns its wall time and whether it was computed rather than loaded."""
+    start = time.perf_counter()
+    if job.chapter == "search":
+        fresh = search.stored_point(job.config, job.evaluation, results_dir) is None
+        search.search_point(job.config, job.evaluation, results_dir, device, progress)
+    else:
+        fresh = stored(job.config, job.evaluation, results_dir) is None
+        run(job.config, job.evaluation, results_dir, device, progress)
+    return time.perf_counter() - start, fresh
+
+
+def _worker_init(threads: int, log: bool) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    if log:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+
+
+def _worker(job: Job, results_dir: str, device: str) -> tuple[float, bool]:
+    return compute(job, results_dir, device, progress=False)  # several bars from several processes would garble
+
+
+def _report(index: int, total: int, job: Job, seconds: float, fresh: bool, began: float, eta_s: float | None) -> None:
+    eta = f" ETA {eta_s / 60:.0f} min" if eta_s is not None else ""
+    print(f"[{index}/{total}] {job.label}: {'computed' if fresh else 'cached'} in {seconds:.0f} s; elapsed "
+          f"{(time.perf_counter() - began) / 60:.1f} min{eta}", flush=True)
+
+
+def run_jobs(jobs: Sequence[Job], results_dir: str, device: str, workers: int = 1,
+             threads: int | None = None) -> list[str]:
+    """Compute ``jobs``; returns the labels of those that failed (always empty with one worker, which raises).
+
+    One worker runs them in order in this process. More start them longest first in ``workers`` spawned processes.
+    ``threads``: CPU threads of each process (None: this process's own with one worker, else
+    ``os.cpu_count() // workers``, at least one). On a CPU the thread count changes the order of floating-point sums,
+    so a network trained with 1 thread and with 2 differs in the last bits; with equal thread counts, results are
+    bitwise equal whatever the number of workers."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    began = time.perf_counter()
+    computed_seconds, computed = 0.0, 0
+    if workers == 1:
+        import torch
+
+        own = torch.get_num_threads()
+        torch.set_num_threads(threads or own)
+        try:
+            for index, job in enumerate(jobs, 1):
+                seconds, fresh = compute(job, results_dir, device)
+                if fresh:
+                    computed_seconds, computed = computed_seconds + seconds, computed + 1
+                left = len(jobs) - index
+                _report(index, len(jobs), job, seconds, fresh, began,
+                        left * computed_seconds / computed if computed and left else None)
+        finally:
+            torch.set_num_threads(own)
+        return []
+    ordered = sorted(jobs, key=lambda job: -job.steps())  # stable: equal sizes keep their order
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    failed: list[str] = []
+    context = multiprocessing.get_context("spawn")  # fork would copy this process's torch (and CUDA) state
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                                                  initargs=(threads, not interactive()))
+    try:
+        pending = {pool.submit(_worker, job, results_dir, device): job for job in ordered}
+        for index, future in enumerate(concurrent.futures.as_completed(pending), 1):
+            job = pending[future]
+            try:
+                seconds, fresh = future.result()
+            except Exception as error:  # report it and let the other networks finish
+                failed.append(job.label)
+                detail = "".join(traceback.format_exception(error))
+                print(f"[{index}/{len(jobs)}] {job.label}: FAILED\n{detail}", flush=True)
+                continue
+            if fresh:
+                computed_seconds, computed = computed_seconds + seconds, computed + 1
+            left = len(jobs) - index
+            eta = left * computed_seconds / computed / min(workers, left) if computed and left else None
+            _report(index, len(jobs), job, seconds, fresh, began, eta)
+    finally:  # on an interrupt, start nothing more (the running networks keep their per-epoch checkpoints)
+        pool.shutdown(wait=True, cancel_futures=True)
+    return failed
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -34,16 +156,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", default=None, help="only these variants (display names)")
     parser.add_argument("--seed-major", action="store_true",
                         help="run every variant of the first seed before any of the second (default: seeds inner)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="networks trained at once, each in its own process, longest first (default 1: in order)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads of each process (default: all cores with one worker, cores / workers with more)")
     args = parser.parse_args(argv)
     try:
         resolve_device(args.device)
     except ValueError as err:
         parser.error(str(err))
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     if not interactive():  # a log file, not a terminal: one line per finished epoch instead of progress bars
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     results_dir = args.results_dir or str(profiles.committed_results(args.profile))
     seeds = args.seeds if args.seeds is not None else profiles.seeds(args.profile)
-    jobs = []
+    jobs: list[Job] = []
     for chapter in args.chapters:
         if chapter == "search":
             points, spectrum_images = profiles.search_grid(args.profile)
@@ -59,24 +189,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         chosen = [(n, v) for n, v in variants.items() if not args.variants or n in args.variants]
         order = ([(s, n, v) for s in chapter_seeds for n, v in chosen] if args.seed_major
                  else [(s, n, v) for n, v in chosen for s in chapter_seeds])
-        jobs += [(chapter, name, seed, *pair) for seed, name, pair in order]
-    began = time.perf_counter()
-    computed_seconds, computed = 0.0, 0
-    for index, (chapter, name, seed, config, evaluation) in enumerate(jobs, 1):
-        start = time.perf_counter()
-        config = dataclasses.replace(config, seed=int(seed))
-        if chapter == "search":
-            result = search.search_point(config, evaluation, results_dir, args.device)
-        else:
-            result = run(config, evaluation, results_dir, args.device)
-        seconds = time.perf_counter() - start
-        fresh = seconds > 1.0 and result.provenance.get("wall_time_s", 0) > 0.5 * seconds
-        if fresh:
-            computed_seconds, computed = computed_seconds + seconds, computed + 1
-        left = len(jobs) - index
-        eta = f"ETA {left * computed_seconds / computed / 60:.0f} min" if computed and left else ""
-        print(f"[{index}/{len(jobs)}] {chapter} {name} seed {seed}: {'computed' if fresh else 'cached'} in "
-              f"{seconds:.0f} s; elapsed {(time.perf_counter() - began) / 60:.1f} min {eta}", flush=True)
+        jobs += [Job(chapter, name, int(seed), dataclasses.replace(config, seed=int(seed)), evaluation)
+                 for seed, name, (config, evaluation) in order]
+    failed = run_jobs(jobs, results_dir, args.device, args.workers, args.threads)
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(jobs)} networks failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
