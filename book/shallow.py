@@ -267,6 +267,8 @@ plt.close(fig)
 # or on a 2-core CPU, and the table says which. The two give different floating-point results for the same seed,
 # so a seed trained on each is two samples of the same configuration, not one. The chapter only loads these
 # networks: one that has not been computed yet is listed as missing, never trained on the fly.
+# `python -m onen.experiments shallow --profile paper` computes the missing ones and resumes any that was
+# interrupted; on a GPU, `--device cuda --workers 12` trains twelve at once.
 
 # %%
 paper_dir = profiles.committed_results("paper")
