@@ -48,7 +48,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from onen import profiles, report, search
-from onen.experiments import run_seeds, stored
+from onen.experiments import run_seeds, stored_seeds
 from onen.plotting import PALETTE, colours, plot_spectra, sensitivity_grid, use_style
 from onen.search import stored_point
 from onen.spectrum import (REACHED_ALPHA_TOLERANCE, fit_power_law, target_ratio,
@@ -274,13 +274,7 @@ plt.close(fig)
 paper_dir = profiles.committed_results("paper")
 paper_variants, paper_eval, paper_seeds = (profiles.shallow_variants("paper"), profiles.evaluation("paper"),
                                            profiles.seeds("paper"))
-paper_results, status_rows = {}, []
-for name, config in paper_variants.items():
-    found = {s: stored(dataclasses.replace(config, seed=s), paper_eval, str(paper_dir)) for s in paper_seeds}
-    if any(found.values()):
-        paper_results[name] = [r for r in found.values() if r is not None]
-    status_rows.append([name, *("missing" if r is None else "GPU" if r.provenance["device"].startswith("cuda")
-                                else "CPU" for r in found.values())])
+paper_results, status_rows = stored_seeds(paper_variants, paper_eval, paper_seeds, str(paper_dir))
 paper_done = sum(len(runs) for runs in paper_results.values())
 near_vanilla, near_name = profiles.nearest_pair("paper")
 near = paper_variants[near_name]
@@ -291,9 +285,7 @@ glue("shallow-paper-near-lr", f"{near.lr:.0e}", display=False)
 glue("shallow-paper-near-epochs", near.epochs, display=False)
 
 # %% tags=["nbval-check-output"]
-Table(["network", *(f"seed {s}" for s in paper_seeds)], status_rows,
-      caption=f"The section-4.1 networks of the paper profile: {paper_done} of "
-              f"{len(paper_variants) * len(paper_seeds)} computed, and where each was trained")
+report.status_table(status_rows, paper_seeds, "4.1")
 
 # %% [markdown]
 # {glue:text}`shallow-paper-done` of the {glue:text}`shallow-paper-total` networks are computed so far.
@@ -332,8 +324,7 @@ plt.close(fig)
 # ```
 
 # %% tags=["nbval-check-output"]
-report.summary_table({f"{name} ({len(runs)} seed{'s' if len(runs) > 1 else ''})": runs
-                      for name, runs in paper_results.items()}, layers=[0],
+report.summary_table(report.with_seed_counts(paper_results), layers=[0],
                      caption="Paper profile, computed networks (mean ± sd over the seeds in brackets)") \
     if paper_results else Markdown("No paper-profile network is computed yet.")
 
@@ -343,27 +334,9 @@ PAPER_CONTRASTS = [  # (regularized or treated, reference, the paper's expected 
     ("SpecReg β=1 tracked", "Vanilla", +1), ("SpecReg-BN β=1", "Vanilla-BN", +1), ("Whitened", "Vanilla", -1),
     (near_name, near_vanilla, +1),
 ]
-contrast_rows, paper_verdicts = [], {}
-DIRECTION = {"reproduced": "as claimed", "contradicted": "against the claim"}
-for treated, reference, sign in PAPER_CONTRASTS:
-    have = treated in paper_results and reference in paper_results
-    paired = report.common_seeds(paper_results, [treated, reference])[treated] if have else []
-    if not paired:
-        contrast_rows.append([f"{treated} − {reference}", "+" if sign > 0 else "−", "0", "", "", "", "",
-                              "not computed"])
-        paper_verdicts[treated] = "not computed"
-        continue
-    effect = report.paired_effect(paper_results, treated, reference)
-    measured = effect.verdict(sign)
-    reached = "—"
-    paper_verdicts[treated] = measured
-    if paper_variants[treated].regularizer == "spectral":
-        reached = "yes" if report.target_scores(paired)[0].reached else "no"
-        if reached == "no":
-            paper_verdicts[treated] = "not tested: spectrum not reached"
-    contrast_rows.append([f"{treated} − {reference}", "+" if sign > 0 else "−", f"{effect.n_seeds}",
-                          f"{effect.mean:+.4f}", f"[{effect.low:+.4f}, {effect.high:+.4f}]" if effect.n_seeds > 1
-                          else "", DIRECTION.get(measured, measured), reached, paper_verdicts[treated]])
+paper_claims, paper_verdicts = report.claims_table(
+    paper_results, PAPER_CONTRASTS,
+    caption="The paper's claims at the paper's scale: PGD ε50 of the first network minus the second (pixel units)")
 tracked_names = [name for name, config in paper_variants.items() if config.basis == "tracked"
                  and config.lr == paper_variants["Vanilla"].lr and name in paper_results]
 if tracked_names and "Vanilla" in paper_results:
@@ -410,14 +383,7 @@ else:
     glue("shallow-paper-near-attacks", Markdown("Its attack curves are not computed yet"), display=False)
 
 # %% tags=["nbval-check-output"]
-Table(["contrast (PGD ε50)", "claimed sign", "paired seeds", "mean difference", "95% interval",
-       "difference", "target reached", "verdict on the claim"], contrast_rows,
-      caption="The paper's claims at the paper's scale: PGD ε50 of the first network minus the second (pixel units)",
-      notes=["difference: where the interval lies (as claimed, against the claim, not resolved), whatever the spectrum",
-             "target reached: the treated network's hidden layer reached its own target in every paired seed",
-             "verdict on the claim: the difference, for a network whose spectrum reached its target; a network that "
-             "did not reach it is not tested, since its robustness says nothing about a 1/n spectrum",
-             "the interval is over the paired seeds and a bootstrap over the 10000 attacked test images"])
+paper_claims
 
 # %% [markdown]
 # At the point closest to $1/n$ (β = {glue:text}`shallow-paper-near-beta`, learning rate

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 
 from . import report
 from .cache import CachedResult
-from .experiments import run_seeds
+from . import profiles
+from .experiments import run_seeds, stored_seeds
 from .profiles import ChapterSetup
 from .stats import PairedContrast
 from .tables import Table
@@ -28,6 +29,44 @@ ArchResults = Mapping[str, report.Results]
 def variants(maker: Callable[[str, str], dict[str, TrainConfig]], profile: str) -> dict[str, dict[str, TrainConfig]]:
     """``maker(arch, profile)`` (e.g. :func:`onen.profiles.last_layer_variants`) for each architecture."""
     return {arch: maker(arch, profile) for arch in ARCHS}
+
+
+def stored_paper(maker: Callable[[str, str], dict[str, TrainConfig]]) -> tuple[dict[str, dict[str, list[CachedResult]]],
+                                                                                list[list[str]]]:
+    """The paper-profile networks of ``maker`` committed under ``results/paper``; never trains.
+
+    Returns, per architecture that has any, the stored results of each variant with at least one seed, and a status
+    row for every variant of every architecture ("MLP 3x1000 Vanilla", then "GPU", "CPU" or "missing" per seed)."""
+    evaluation, seeds = profiles.evaluation("paper"), profiles.seeds("paper")
+    folder = str(profiles.committed_results("paper"))
+    results, rows = {}, []
+    for arch, by_name in variants(maker, "paper").items():
+        found, arch_rows = stored_seeds(by_name, evaluation, seeds, folder)
+        if found:
+            results[arch] = found
+        rows += [[f"{ARCHS[arch]} {name}", *status] for name, *status in arch_rows]
+    return results, rows
+
+
+def paper_tables(maker: Callable[[str, str], dict[str, TrainConfig]],
+                 section: str) -> tuple[dict[str, dict[str, list[CachedResult]]], list[Table], str]:
+    """:func:`stored_paper` of ``maker``, its tables and a sentence saying what is computed. The tables: the status
+    of every network (:func:`report.status_table`), then, per architecture with any computed network, the summary
+    of those networks over the seeds each has."""
+    results, rows = stored_paper(maker)
+    seeds = profiles.seeds("paper")
+    tables = [report.status_table(rows, seeds, section)]
+    tables += [report.summary_table(report.with_seed_counts(runs), layers=_layers(runs),
+                                    caption=f"{ARCHS[arch]}, paper profile: the computed networks (mean ± sd over "
+                                            "the seeds in brackets)")
+               for arch, runs in results.items()]
+    total = len(rows) * len(seeds)
+    computed = [f"{ARCHS[arch]} {name} ({len(runs)} seed{'s' if len(runs) != 1 else ''})"
+                for arch, by_name in results.items() for name, runs in by_name.items()]
+    done = sum(len(runs) for by_name in results.values() for runs in by_name.values())
+    sentence = (f"None of its {total} networks is computed yet." if not computed else
+                f"So far {done} of its {total} networks are computed: {', '.join(computed)}.")
+    return results, tables, sentence
 
 
 def load(configs: Mapping[str, Mapping[str, TrainConfig]],

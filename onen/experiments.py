@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -109,6 +109,23 @@ def _run_key(config: TrainConfig, evaluation: EvalConfig) -> dict[str, Any]:
 def stored(config: TrainConfig, evaluation: EvalConfig, results_dir: str) -> CachedResult | None:
     """What :func:`run` stored for ``config`` and ``evaluation`` under ``results_dir``, or None; never trains."""
     return lookup("runs", _run_key(config, evaluation), results_dir)
+
+
+def stored_seeds(variants: Mapping[str, TrainConfig], evaluation: EvalConfig, seeds: Sequence[int],
+                 results_dir: str) -> tuple[dict[str, list[CachedResult]], list[list[str]]]:
+    """What :func:`run` stored for each variant and seed under ``results_dir``; never trains.
+
+    Returns the stored results of each variant that has at least one (in seed order), and one status row per
+    variant: its name, then for each seed "GPU" or "CPU" (the device that computed it) or "missing"."""
+    results: dict[str, list[CachedResult]] = {}
+    rows = []
+    for name, config in variants.items():
+        found = [stored(dataclasses.replace(config, seed=int(s)), evaluation, results_dir) for s in seeds]
+        if any(r is not None for r in found):
+            results[name] = [r for r in found if r is not None]
+        rows.append([name, *("missing" if r is None else "GPU" if str(r.provenance.get("device", "")).startswith("cuda")
+                             else "CPU" for r in found)])
+    return results, rows
 
 
 def train_resumable(config: TrainConfig, device: torch.device, progress: bool, results_dir: str,

@@ -209,6 +209,20 @@ def summary_table(results: Results, layers: Sequence[int] = (0,), ranks: tuple[i
     return Table(header, rows, caption=caption, notes=lines)
 
 
+def with_seed_counts(results: Results) -> Results:
+    """The same results, each name followed by its number of seeds: "Vanilla (3 seeds)", "Jacobian (1 seed)"."""
+    return {f"{name} ({len(runs)} seed{'s' if len(runs) != 1 else ''})": runs for name, runs in results.items()}
+
+
+def status_table(rows: Sequence[Sequence[str]], seeds: Sequence[int], section: str) -> Table:
+    """The networks of a section at the paper's scale, one row per variant ("GPU", "CPU" or "missing" per seed, as
+    :func:`onen.experiments.stored_seeds` gives them), captioned with how many are computed."""
+    done = sum(cell != "missing" for row in rows for cell in row[1:])
+    return Table(["network", *(f"seed {s}" for s in seeds)], rows,
+                 caption=f"The section-{section} networks of the paper profile: {done} of {len(rows) * len(seeds)} "
+                         "computed, and where each was trained")
+
+
 def robustness_figure(results: Results, attacks: Sequence[str] = ("fgsm", "pgd"), title: str | None = None,
                       ax=None) -> Figure:
     """Accuracy against eps for every variant, one line style per attack, mean ± sd over seeds."""
@@ -301,3 +315,51 @@ def paired_effect(results: Results, better: str, worse: str, attack: str = "pgd"
         raise ValueError(f"{better!r} and {worse!r} have no seed in common")
     return paired_contrast([eps50_term(+1, paired[better], attack), eps50_term(-1, paired[worse], attack)],
                            n_boot=n_boot, seed=0)
+
+
+CLAIM_DIRECTION = {"reproduced": "as claimed", "contradicted": "against the claim"}
+
+
+def claims_table(results: Results, contrasts: Sequence[tuple[str, str, int]],
+                 caption: str) -> tuple[Table, dict[str, str]]:
+    """The paper's claims as paired contrasts of PGD's eps50 (:func:`paired_effect`), and the verdict on each.
+
+    ``contrasts``: (treated, reference, claimed sign of treated minus reference). A contrast whose networks share
+    no seed is "not computed"; one paired seed is "not enough seeds". A treated network with a spectral target is
+    tested only where every layer it regularizes reached that target (:func:`target_scores`) in every paired seed;
+    otherwise its verdict is "not tested: spectrum not reached", and the table still shows which way the difference
+    goes. Returns the table and, per treated network, its verdict."""
+    rows, verdicts = [], {}
+    for treated, reference, sign in contrasts:
+        claimed = "+" if sign > 0 else "−"
+        have = treated in results and reference in results
+        paired = common_seeds(results, [treated, reference])[treated] if have else []
+        if not paired:
+            rows.append([f"{treated} − {reference}", claimed, "0", "", "", "", "", "not computed"])
+            verdicts[treated] = "not computed"
+            continue
+        effect = paired_effect(results, treated, reference)
+        verdicts[treated] = measured = effect.verdict(sign)
+        reached = "—"
+        scores = target_scores(paired)
+        if scores:  # the treated network has a spectral target
+            reached = "yes" if all(score.reached for score in scores) else "no"
+            if reached == "no":
+                verdicts[treated] = "not tested: spectrum not reached"
+        rows.append([f"{treated} − {reference}", claimed, f"{effect.n_seeds}", f"{effect.mean:+.4f}",
+                     f"[{effect.low:+.4f}, {effect.high:+.4f}]" if effect.n_seeds > 1 else "",
+                     CLAIM_DIRECTION.get(measured, measured), reached, verdicts[treated]])
+    images = sorted({int(r.arrays["correct_pgd"].shape[1]) for runs in results.values() for r in runs
+                     if "correct_pgd" in r.arrays})
+    table = Table(["contrast (PGD ε50)", "claimed sign", "paired seeds", "mean difference", "95% interval",
+                   "difference", "target reached", "verdict on the claim"], rows, caption=caption,
+                  notes=["difference: where the interval lies (as claimed, against the claim, not resolved), whatever "
+                         "the spectrum",
+                         "target reached: every layer the treated network regularizes reached its own target in "
+                         "every paired seed",
+                         "verdict on the claim: the difference, for a network whose spectrum reached its target; a "
+                         "network that did not reach it is not tested, since its robustness says nothing about a 1/n "
+                         "spectrum",
+                         "the interval is over the paired seeds and a bootstrap over the "
+                         + (f"{images[0]} attacked test images" if len(images) == 1 else "attacked test images")])
+    return table, verdicts

@@ -68,3 +68,17 @@ def test_variants_and_load_cover_both_architectures(monkeypatch: pytest.MonkeyPa
     loaded = deep.load(configs, setup)
     assert loaded["mlp"]["Vanilla"] == ["run"] and len(calls) == sum(len(v) for v in configs.values())
     assert calls[0][1:] == (setup.evaluation, [3], "/tmp/somewhere", "cpu")
+
+
+@pytest.mark.parametrize("maker", [profiles.all_layer_variants, profiles.last_layer_variants])
+def test_stored_paper_has_a_row_for_every_network_and_the_results_its_rows_report(maker) -> None:
+    results, rows = deep.stored_paper(maker)
+    names = [f"{deep.ARCHS[arch]} {name}" for arch, by_name in deep.variants(maker, "paper").items() for name in by_name]
+    assert [row[0] for row in rows] == names
+    assert all(len(row) == 1 + len(profiles.seeds("paper")) for row in rows)
+    assert {cell for row in rows for cell in row[1:]} <= {"GPU", "CPU", "missing"}
+    found = sum(cell != "missing" for row in rows for cell in row[1:])
+    assert found == sum(len(runs) for by_name in results.values() for runs in by_name.values())
+    for arch, by_name in results.items():
+        for name, runs in by_name.items():
+            assert all(r.provenance["config"]["train"]["arch"] == arch for r in runs), (arch, name)

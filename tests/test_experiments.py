@@ -282,3 +282,28 @@ def test_every_network_is_contrasted_with_a_vanilla_of_its_own_architecture_and_
     assert profiles.reference_network("MLP Jacobian", profile) == "MLP Vanilla"
     with pytest.raises(ValueError, match="no book network"):
         profiles.reference_network("shallow Nothing", profile)
+
+
+def test_stored_seeds_lists_each_seed_found_or_missing_and_where_it_was_computed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from onen import experiments
+
+    splits = {"train": synthetic_split(200, 0), "test": synthetic_split(60, 1)}
+    monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: splits[split])
+    monkeypatch.setenv(CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
+    computed = TrainConfig(widths=[16], epochs=1, batch_size=50, lr=1e-2, seed=1)
+    evaluation = EvalConfig(test_subset=40, eps_fgsm=[0.0], eps_pgd=[0.0], noise_sigmas=[0.0], pgd_steps=1,
+                            spectrum_subset=40, sensitivity_indices=[0])
+    result = run(computed, evaluation, str(tmp_path), device="cpu", progress=False)
+    never = dataclasses.replace(computed, lr=2e-2)
+    found, rows = experiments.stored_seeds({"A": computed, "B": never}, evaluation, [0, 1, 2], str(tmp_path))
+    assert list(found) == ["A"] and len(found["A"]) == 1
+    assert found["A"][0].provenance["config_hash"] == result.provenance["config_hash"]
+    assert rows == [["A", "missing", "CPU", "missing"], ["B", "missing", "missing", "missing"]]
+    # a result computed on a GPU is named so (its provenance device is "cuda" or "cuda:k")
+    gpu = types.SimpleNamespace(provenance={"device": "cuda:0"})
+    monkeypatch.setattr(experiments, "stored", lambda config, *_: gpu if config.seed == 2 else None)
+    found, rows = experiments.stored_seeds({"A": computed}, evaluation, [0, 2], str(tmp_path))
+    assert rows == [["A", "missing", "GPU"]] and found == {"A": [gpu]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -248,3 +249,46 @@ def test_paired_effect_bootstraps_the_stored_per_image_outcomes() -> None:
         reps.append(halves[0] - halves[1])
     reps = np.array(reps)
     assert effect.image_se == pytest.approx(np.std(reps[np.isfinite(reps)], ddof=1))
+
+
+def test_claims_table_gives_the_difference_and_tests_only_networks_that_reached_their_target() -> None:
+    spectral = TrainConfig(widths=[20, 40], regularizer="spectral", spectral_layers="last", tau=10, alpha=1.0)
+
+    def runs(config, exponent, curves, seeds):
+        return [fake_run(dataclasses.replace(config, seed=s), [power_law(20, 1.0), power_law(40, exponent)],
+                         pgd=curve, clean=1.0) for curve, s in zip(curves, seeds)]
+
+    rising = [(1.0, 0.75, 0.25, 0.0), (1.0, 1.0, 0.5, 0.0), (1.0, 1.0, 0.75, 0.25)]  # eps50 0.15, 0.2, 0.25
+    flat = [(1.0, 0.0, 0.0, 0.0)] * 3  # eps50 0.05
+    plain = TrainConfig(widths=[20, 40])
+    results = {
+        "Vanilla": runs(plain, 2.0, flat, [0, 1, 2]),
+        "At 1/n": runs(spectral, 1.0, rising, [0, 1, 2]),  # lambda_k = 1/(k+1): exactly the target
+        "Far": runs(spectral, 2.0, rising, [0, 1, 2]),  # 1/n^2: not reached
+        "Jacobian": runs(dataclasses.replace(plain, regularizer="jacobian"), 2.0, rising, [2, 1]),
+        "One seed": runs(spectral, 1.0, rising, [1]),
+    }
+    table, verdicts = report.claims_table(results, [
+        ("At 1/n", "Vanilla", +1), ("Far", "Vanilla", +1), ("Jacobian", "Vanilla", -1), ("Missing", "Vanilla", +1),
+        ("One seed", "Vanilla", +1)], caption="claims")
+    assert verdicts == {"At 1/n": "reproduced", "Far": "not tested: spectrum not reached", "Jacobian": "not resolved",
+                        "Missing": "not computed", "One seed": "not enough seeds"}
+    rows = {row[0]: row[1:] for row in table.rows}
+    assert rows["At 1/n − Vanilla"][:3] == ["+", "3", "+0.1500"] and rows["At 1/n − Vanilla"][4:] == [
+        "as claimed", "yes", "reproduced"]
+    assert rows["Far − Vanilla"][4:] == ["as claimed", "no", "not tested: spectrum not reached"]
+    # Jacobian holds seeds 2 and 1 (eps50 0.15 and 0.20), paired with Vanilla's (0.05): differences 0.10 and 0.15;
+    # two seeds give a t-interval of 0.125 ± 12.7 * 0.035 / sqrt(2), which contains zero
+    assert rows["Jacobian − Vanilla"][:3] == ["−", "2", "+0.1250"]
+    assert rows["Jacobian − Vanilla"][4:] == ["not resolved", "—", "not resolved"]
+    assert rows["Missing − Vanilla"] == ["+", "0", "", "", "", "", "not computed"]
+    assert rows["One seed − Vanilla"][1:] == ["1", "+0.1000", "", "not enough seeds", "yes", "not enough seeds"]
+    assert table.caption == "claims" and len(table.notes) == 4
+
+
+def test_status_table_counts_the_computed_networks() -> None:
+    table = report.status_table([["A", "GPU", "missing"], ["B", "CPU", "CPU"]], [0, 1], "4.1")
+    assert table.header == ["network", "seed 0", "seed 1"] and table.rows[0] == ["A", "GPU", "missing"]
+    assert table.caption == "The section-4.1 networks of the paper profile: 3 of 4 computed, and where each was trained"
+    named = report.with_seed_counts({"A": [1, 2, 3], "B": [1]})
+    assert list(named) == ["A (3 seeds)", "B (1 seed)"] and named["B (1 seed)"] == [1]
