@@ -329,13 +329,8 @@ report.summary_table(report.with_seed_counts(paper_results), layers=[0],
     if paper_results else Markdown("No paper-profile network is computed yet.")
 
 # %%
-PAPER_CONTRASTS = [  # (regularized or treated, reference, the paper's expected sign of the eps50 difference)
-    ("SpecReg β=5", "Vanilla", +1), ("SpecReg β=1", "Vanilla", +1), ("SpecReg β=5 tracked", "Vanilla", +1),
-    ("SpecReg β=1 tracked", "Vanilla", +1), ("SpecReg-BN β=1", "Vanilla-BN", +1), ("Whitened", "Vanilla", -1),
-    (near_name, near_vanilla, +1),
-]
 paper_claims, paper_verdicts = report.claims_table(
-    paper_results, PAPER_CONTRASTS,
+    paper_results, profiles.shallow_claims("paper"),
     caption="The paper's claims at the paper's scale: PGD ε50 of the first network minus the second (pixel units)")
 tracked_names = [name for name, config in paper_variants.items() if config.basis == "tracked"
                  and config.lr == paper_variants["Vanilla"].lr and name in paper_results]

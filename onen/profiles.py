@@ -219,6 +219,15 @@ def nearest_pair(profile: str) -> tuple[str, str]:
     return f"Vanilla {at}", f"SpecReg β={float(near['beta']):g} tracked {at}"
 
 
+def shallow_claims(profile: str) -> list[tuple[str, str, int]]:
+    """Section 4.1's claims as contrasts of :func:`shallow_variants`: (treated, reference, the paper's sign of the
+    treated network's PGD eps50 minus the reference's). A 1/n layer helps, with the paper's basis and the tracked
+    one, with and without BatchNorm and at the point closest to 1/n; whitening hurts."""
+    near_vanilla, near = nearest_pair(profile)
+    spectral = [(f"SpecReg β={beta}{basis}", "Vanilla", +1) for basis in ("", " tracked") for beta in (1, 2, 5)]
+    return [*spectral, ("SpecReg-BN β=1", "Vanilla-BN", +1), ("Whitened", "Vanilla", -1), (near, near_vanilla, +1)]
+
+
 # Whitening goes after the second of three hidden blocks: an intermediate layer, below the regularized last one.
 WHITEN_BLOCK = 1
 

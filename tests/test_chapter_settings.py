@@ -121,3 +121,13 @@ def test_nbval_checks_are_cell_tags_not_comments_that_show_in_the_book() -> None
         assert "NBVAL_" not in text, chapter.name
         tagged += text.count('# %% tags=["nbval-check-output"]')
     assert tagged >= 20
+
+
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_shallow_claims_name_networks_of_the_chapter_with_the_papers_signs(profile: str) -> None:
+    names = set(profiles.shallow_variants(profile))
+    claims = profiles.shallow_claims(profile)
+    assert all(treated in names and reference in names and sign in (-1, 1) for treated, reference, sign in claims)
+    assert ("Whitened", "Vanilla", -1) in claims and ("SpecReg β=2", "Vanilla", +1) in claims
+    assert (profiles.nearest_pair(profile)[1], profiles.nearest_pair(profile)[0], +1) in claims
+    assert len({treated for treated, _, _ in claims}) == len(claims)  # one claim per treated network
