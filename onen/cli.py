@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import profiles, search
-from .config import CIFAR_DATASET
+from .config import CIFAR_DATASET, EvalConfig, TrainConfig
 from .experiments import interactive, run, stored
 from .training import resolve_device
 
@@ -42,8 +42,8 @@ class Job:
     chapter: str
     name: str
     seed: int
-    config: Any  # TrainConfig, already carrying ``seed``
-    evaluation: Any  # EvalConfig; for the search, the number of spectrum images
+    config: TrainConfig  # already carrying ``seed``
+    evaluation: EvalConfig | int | None  # for the search: the number of test images its spectrum uses (None: all)
 
     @property
     def label(self) -> str:
@@ -59,9 +59,11 @@ def compute(job: Job, results_dir: str, device: str, progress: bool | None = Non
     """Train (or load) and evaluate ``job``; returns its wall time and whether it was computed rather than loaded."""
     start = time.perf_counter()
     if job.chapter == "search":
+        assert not isinstance(job.evaluation, EvalConfig), job.label
         fresh = search.stored_point(job.config, job.evaluation, results_dir) is None
         search.search_point(job.config, job.evaluation, results_dir, device, progress)
     else:
+        assert isinstance(job.evaluation, EvalConfig), job.label
         fresh = stored(job.config, job.evaluation, results_dir) is None
         run(job.config, job.evaluation, results_dir, device, progress)
     return time.perf_counter() - start, fresh
