@@ -395,17 +395,19 @@ paper_claims
 fig, ax = plt.subplots(figsize=(7.5, 4.6))
 if paper_results:
     markers = "os^Dv<>p"
-    for i, (name, runs) in enumerate(paper_results.items()):
-        distance = [score.median_abs_log_ratio for score in report.target_scores(runs, [0])[0].per_seed]
+    scores = {name: report.target_scores(runs, [0])[0] for name, runs in paper_results.items()}
+    eps50s = {name: np.array([report.eps50(r) for r in runs]) for name, runs in paper_results.items()}
+    for i, name in enumerate(paper_results):
         hollow = paper_variants[name].lr != paper_variants["Vanilla"].lr
         colour = PALETTE[i % len(PALETTE)]
-        ax.scatter(distance, [report.eps50(r) for r in runs], marker=markers[i // len(PALETTE) % len(markers)],
-                   s=42, facecolors="none" if hollow else colour, edgecolors=colour, label=name)
+        ax.scatter([score.median_abs_log_ratio for score in scores[name].per_seed], eps50s[name],
+                   marker=markers[i // len(PALETTE) % len(markers)], s=42, facecolors="none" if hollow else colour,
+                   edgecolors=colour, label=name)
     ax.axvline(np.log(2), color="grey", ls="--", lw=1)
     ax.text(np.log(2), 1.0, " reached ←", transform=ax.get_xaxis_transform(), va="top", ha="right", fontsize=8)
     ax.legend(fontsize=7, ncol=2, loc="best")
-    closeness = {name: report.target_scores(runs, [0])[0].median_abs_log_ratio for name, runs in paper_results.items()}
-    robust = {name: float(np.nanmean([report.eps50(r) for r in runs])) for name, runs in paper_results.items()}
+    closeness = {name: score.median_abs_log_ratio for name, score in scores.items()}
+    robust = {name: float(np.nanmean(values)) for name, values in eps50s.items()}
     closest = min(closeness, key=closeness.get)
     above = sum(robust[name] > robust[closest] for name in robust)
     glue("shallow-paper-distance-text", Markdown(

@@ -10,9 +10,9 @@ finished epoch with an ETA for its network); training resumes from per-epoch che
 ``--workers N`` trains N networks at once, each in its own process (a small network does not fill a GPU, so several
 share one). The networks are then started longest first, by epochs times steps per epoch, so that the last to finish
 is a short one. A network that fails is reported with its traceback while the others go on, and the command exits
-with an error naming every failed network. Each result is the same as a single process would compute: every network
-is seeded by its own configuration, and workers share nothing but the results and checkpoint folders (written
-atomically, and under a lock while a network trains).
+with an error naming every failed network. With the same CPU thread count (``--threads``), each result is bitwise the
+one a single process computes: every network is seeded by its own configuration, and workers share nothing but the
+results and checkpoint folders (written atomically, and under a lock while a network trains).
 """
 
 from __future__ import annotations

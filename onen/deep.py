@@ -12,9 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from . import report
+from . import profiles, report
 from .cache import CachedResult
-from . import profiles
 from .experiments import run_seeds, stored_seeds
 from .profiles import ChapterSetup
 from .stats import PairedContrast
