@@ -351,8 +351,7 @@ def basis_sentence(basis: str, label: str) -> Markdown:
         f"{vanilla.fitted_alpha:.2f} for Vanilla: " + ("nearer the target than Vanilla's" if nearer else
                                                         "further from the target than Vanilla's")
         + ", and " + ("none" if not any(score.reached for score in scores) else "some")
-        + f" reached it; their PGD ε50 is {min(gains):+.3f} to {max(gains):+.3f} above Vanilla's, a difference "
-        "that, on networks that are not 1/n, cannot be credited to a 1/n spectrum")
+        + f" reached it; their PGD ε50 is {min(gains):+.3f} to {max(gains):+.3f} above Vanilla's")
 
 
 glue("shallow-paper-epoch", basis_sentence("epoch", "the paper's once-per-epoch basis"), display=False)
@@ -388,7 +387,8 @@ else:
 paper_claims
 
 # %% [markdown]
-# Across the paper's values of β, {glue:md}`shallow-paper-epoch`; {glue:md}`shallow-paper-tracked`.
+# Across the paper's values of β, {glue:md}`shallow-paper-epoch`; {glue:md}`shallow-paper-tracked`. A difference
+# measured on a network whose spectrum did not reach $1/n$ cannot be credited to a $1/n$ spectrum.
 #
 # At the point closest to $1/n$ (β = {glue:text}`shallow-paper-near-beta`, learning rate
 # {glue:text}`shallow-paper-near-lr`), {glue:md}`shallow-paper-near-score`; against Vanilla at the same learning
@@ -593,8 +593,10 @@ else:
 #   ({glue:text}`shallow-whiten-verdict`). The summary table says whether each regularized hidden layer reached its
 #   $1/n$ target; a robustness difference between networks that did not reach it is not evidence about $1/n$.
 # - At the paper's scale, {glue:text}`shallow-paper-done` of {glue:text}`shallow-paper-total` networks are computed
-#   ({ref}`sec-shallow-paper`): {glue:md}`shallow-paper-epoch`; {glue:md}`shallow-paper-tracked`. The point of
-#   the tracked-basis search closest to $1/n$ so far is {glue:md}`shallow-paper-nearest`. At that setting, over the seeds computed, {glue:md}`shallow-paper-near-score`;
-#   its robustness against Vanilla at the same learning rate: {glue:text}`shallow-paper-near-verdict`.
+#   ({ref}`sec-shallow-paper`): {glue:md}`shallow-paper-epoch`; {glue:md}`shallow-paper-tracked`. On networks
+#   that are not $1/n$, such differences cannot be credited to a $1/n$ spectrum.
+# - The point of the tracked-basis search closest to $1/n$ so far is {glue:md}`shallow-paper-nearest`. At that
+#   setting, {glue:md}`shallow-paper-near-score`; its robustness against Vanilla at the same learning rate:
+#   {glue:text}`shallow-paper-near-verdict`.
 # - Distance from the target against robustness ({numref}`fig-shallow-paper-distance`):
 #   {glue:md}`shallow-paper-distance-text`
