@@ -269,7 +269,7 @@ glue("reproduced-paper-total", len(paper_status) * len(profiles.seeds("paper")),
 # %% tags=["nbval-check-output"]
 report.claims_table(paper_found, profiles.shallow_claims("paper"),
                     caption="Section 4.1's claims at the paper's scale: PGD ε50 of the first network minus the second "
-                            "(pixel units)")[0]
+                            "(pixel units)").table
 
 # %% [markdown]
 # Which profile produced the rest of this page:

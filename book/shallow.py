@@ -329,7 +329,7 @@ report.summary_table(report.with_seed_counts(paper_results), layers=[0],
     if paper_results else Markdown("No paper-profile network is computed yet.")
 
 # %%
-paper_claims, paper_verdicts = report.claims_table(
+paper_claims = report.claims_table(
     paper_results, profiles.shallow_claims("paper"),
     caption="The paper's claims at the paper's scale: PGD ε50 of the first network minus the second (pixel units)")
 def basis_sentence(basis: str, label: str) -> Markdown:
@@ -337,13 +337,13 @@ def basis_sentence(basis: str, label: str) -> Markdown:
     layer's exponent and to PGD's eps50 against Vanilla, over every beta computed."""
     names = [name for name, config in paper_variants.items() if config.regularizer == "spectral"
              and config.basis == basis and not config.batchnorm and config.lr == paper_variants["Vanilla"].lr
-             and name in paper_results]
-    if not names or "Vanilla" not in paper_results:
+             and name in paper_claims.effects]  # computed, and paired with Vanilla by seed
+    if not names:
         return Markdown(f"{label} at the paper's learning rate is not computed yet")
     scores = [report.target_scores(paper_results[name])[0] for name in names]
     alphas = [score.fitted_alpha for score in scores]
     vanilla = report.target_scores(paper_results["Vanilla"], [0])[0]
-    gains = [report.paired_effect(paper_results, name, "Vanilla").mean for name in names]
+    gains = [paper_claims.effects[name].mean for name in names]
     nearer = min(abs(a - vanilla.target_alpha) for a in alphas) < abs(vanilla.fitted_alpha - vanilla.target_alpha)
     return Markdown(
         f"with {label} at the paper's learning rate (β = {', '.join(f'{paper_variants[n].beta:g}' for n in names)}) "
@@ -356,7 +356,7 @@ def basis_sentence(basis: str, label: str) -> Markdown:
 
 glue("shallow-paper-epoch", basis_sentence("epoch", "the paper's once-per-epoch basis"), display=False)
 glue("shallow-paper-tracked", basis_sentence("tracked", "the tracked basis"), display=False)
-glue("shallow-paper-near-verdict", paper_verdicts[near_name], display=False)
+glue("shallow-paper-near-verdict", paper_claims.verdicts[near_name], display=False)
 near_runs = paper_results.get(near_name, [])
 if near_runs:
     near_score = report.target_scores(near_runs)[0]
@@ -384,7 +384,7 @@ else:
     glue("shallow-paper-near-attacks", Markdown("Its attack curves are not computed yet"), display=False)
 
 # %% tags=["nbval-check-output"]
-paper_claims
+paper_claims.table
 
 # %% [markdown]
 # Across the paper's values of β, {glue:md}`shallow-paper-epoch`; {glue:md}`shallow-paper-tracked`. A difference

@@ -320,16 +320,25 @@ def paired_effect(results: Results, better: str, worse: str, attack: str = "pgd"
 CLAIM_DIRECTION = {"reproduced": "as claimed", "contradicted": "against the claim"}
 
 
-def claims_table(results: Results, contrasts: Sequence[tuple[str, str, int]],
-                 caption: str) -> tuple[Table, dict[str, str]]:
+@dataclass(frozen=True)
+class Claims:
+    """What :func:`claims_table` returns: the table, the verdict per treated network, and per treated network with a
+    seed in common with its reference the paired contrast itself (so a caller reads a mean or an interval without
+    recomputing its bootstrap)."""
+    table: Table
+    verdicts: dict[str, str]
+    effects: dict[str, PairedContrast]
+
+
+def claims_table(results: Results, contrasts: Sequence[tuple[str, str, int]], caption: str) -> Claims:
     """The paper's claims as paired contrasts of PGD's eps50 (:func:`paired_effect`), and the verdict on each.
 
     ``contrasts``: (treated, reference, claimed sign of treated minus reference). A contrast whose networks share
     no seed is "not computed"; one paired seed is "not enough seeds". A treated network with a spectral target is
     tested only where every layer it regularizes reached that target (:func:`target_scores`) in every paired seed;
     otherwise its verdict is "not tested: spectrum not reached", and the table still shows which way the difference
-    goes. Returns the table and, per treated network, its verdict."""
-    rows, verdicts = [], {}
+    goes. Returns the table, the verdicts and the contrasts (:class:`Claims`)."""
+    rows, verdicts, effects = [], {}, {}
     for treated, reference, sign in contrasts:
         claimed = "+" if sign > 0 else "−"
         have = treated in results and reference in results
@@ -338,7 +347,7 @@ def claims_table(results: Results, contrasts: Sequence[tuple[str, str, int]],
             rows.append([f"{treated} − {reference}", claimed, "0", "", "", "", "", "not computed"])
             verdicts[treated] = "not computed"
             continue
-        effect = paired_effect(results, treated, reference)
+        effects[treated] = effect = paired_effect(results, treated, reference)
         verdicts[treated] = measured = effect.verdict(sign)
         reached = "—"
         scores = target_scores(paired)
@@ -362,4 +371,4 @@ def claims_table(results: Results, contrasts: Sequence[tuple[str, str, int]],
                          "spectrum",
                          "the interval is over the paired seeds and a bootstrap over the "
                          + (f"{images[0]} attacked test images" if len(images) == 1 else "attacked test images")])
-    return table, verdicts
+    return Claims(table, verdicts, effects)

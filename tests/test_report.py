@@ -268,9 +268,14 @@ def test_claims_table_gives_the_difference_and_tests_only_networks_that_reached_
         "Jacobian": runs(dataclasses.replace(plain, regularizer="jacobian"), 2.0, rising, [2, 1]),
         "One seed": runs(spectral, 1.0, rising, [1]),
     }
-    table, verdicts = report.claims_table(results, [
+    claims = report.claims_table(results, [
         ("At 1/n", "Vanilla", +1), ("Far", "Vanilla", +1), ("Jacobian", "Vanilla", -1), ("Missing", "Vanilla", +1),
         ("One seed", "Vanilla", +1)], caption="claims")
+    table, verdicts = claims.table, claims.verdicts
+    # the contrasts come back too, one per treated network with a paired seed, with the table's numbers
+    assert sorted(claims.effects) == ["At 1/n", "Far", "Jacobian", "One seed"]
+    assert claims.effects["At 1/n"].mean == pytest.approx(0.15) and claims.effects["At 1/n"].n_seeds == 3
+    assert claims.effects["Jacobian"].mean == pytest.approx(0.125) and claims.effects["One seed"].n_seeds == 1
     assert verdicts == {"At 1/n": "reproduced", "Far": "not tested: spectrum not reached", "Jacobian": "not resolved",
                         "Missing": "not computed", "One seed": "not enough seeds"}
     rows = {row[0]: row[1:] for row in table.rows}
