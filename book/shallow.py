@@ -344,12 +344,13 @@ def basis_sentence(basis: str, label: str) -> Markdown:
     alphas = [score.fitted_alpha for score in scores]
     vanilla = report.target_scores(paper_results["Vanilla"], [0])[0]
     gains = [paper_claims.effects[name].mean for name in names]
-    nearer = min(abs(a - vanilla.target_alpha) for a in alphas) < abs(vanilla.fitted_alpha - vanilla.target_alpha)
+    nearer = [abs(a - vanilla.target_alpha) < abs(vanilla.fitted_alpha - vanilla.target_alpha) for a in alphas]
     return Markdown(
         f"with {label} at the paper's learning rate (β = {', '.join(f'{paper_variants[n].beta:g}' for n in names)}) "
         f"the hidden layer's exponent over the penalized ranks is {min(alphas):.2f}-{max(alphas):.2f}, against "
-        f"{vanilla.fitted_alpha:.2f} for Vanilla: " + ("nearer the target than Vanilla's" if nearer else
-                                                        "further from the target than Vanilla's")
+        f"{vanilla.fitted_alpha:.2f} for Vanilla: " + ("nearer the target than Vanilla's" if all(nearer) else
+                                                        "further from the target than Vanilla's" if not any(nearer)
+                                                        else "some nearer the target than Vanilla's, some further")
         + ", and " + ("none" if not any(score.reached for score in scores) else "some")
         + f" reached it; their PGD ε50 is {min(gains):+.3f} to {max(gains):+.3f} above Vanilla's")
 
