@@ -145,6 +145,37 @@ def run_jobs(jobs: Sequence[Job], results_dir: str, device: str, workers: int = 
     return failed
 
 
+def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | None = None,
+                 variants: Sequence[str] | None = None, seed_major: bool = False) -> list[Job]:
+    """The networks of ``chapters`` (or only the ``variants`` named) at ``seeds`` (None: the profile's), in the
+    order they run: seeds inner, or outer with ``seed_major``. The search's points each run once, at the seed
+    their configuration carries (the profile's first seed; a longer point may name its own); ``seeds`` must then
+    be None. Raises SystemExit where no variant named exists in a chapter."""
+    if seeds is not None and "search" in chapters:
+        raise ValueError("seeds do not apply to the search: each of its points has the seed its profile gives it")
+    jobs: list[Job] = []
+    for chapter in chapters:
+        chosen_seeds: list[int | None]
+        if chapter == "search":
+            points, spectrum_images = profiles.search_grid(profile)
+            points.update(profiles.search_longer(profile))  # after the grid: they extend its checkpoints
+            found: dict[str, Any] = {name: (config, spectrum_images) for name, config in points.items()}
+            chosen_seeds = [None]  # one run per point, at its own seed
+        else:
+            found = profiles.chapter_variants(chapter, profile)
+            chosen_seeds = list(seeds if seeds is not None else profiles.seeds(profile))
+        unknown = sorted(set(variants or []) - set(found))
+        if variants and len(unknown) == len(variants):
+            raise SystemExit(f"no variant {unknown} in {chapter}; it has {sorted(found)}")
+        chosen = [(n, v) for n, v in found.items() if not variants or n in variants]
+        order = ([(s, n, v) for s in chosen_seeds for n, v in chosen] if seed_major
+                 else [(s, n, v) for n, v in chosen for s in chosen_seeds])
+        for seed, name, (config, evaluation) in order:
+            config = config if seed is None else dataclasses.replace(config, seed=int(seed))
+            jobs.append(Job(chapter, name, config.seed, config, evaluation))
+    return jobs
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Compute (and cache) every network a chapter needs, e.g. on a GPU before executing the book elsewhere.
     ``search`` computes the grid of :func:`onen.profiles.search_grid` (the search for the 1/n point)."""
@@ -152,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "search"])
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="default: the profile's seeds (the search's points carry their own, set by the profile)")
     parser.add_argument("--results-dir", default=None,
                         help="default: results/<profile> beside the onen package (the repository's, in a checkout)")
     parser.add_argument("--variants", nargs="+", default=None, help="only these variants (display names)")
@@ -171,28 +203,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
+    if args.seeds is not None and "search" in args.chapters:
+        parser.error("--seeds does not apply to the search: each of its points has the seed its profile gives it")
     if not interactive():  # a log file, not a terminal: one line per finished epoch instead of progress bars
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     results_dir = args.results_dir or str(profiles.committed_results(args.profile))
-    seeds = args.seeds if args.seeds is not None else profiles.seeds(args.profile)
-    jobs: list[Job] = []
-    for chapter in args.chapters:
-        if chapter == "search":
-            points, spectrum_images = profiles.search_grid(args.profile)
-            points.update(profiles.search_longer(args.profile))  # after the grid: they extend its checkpoints
-            variants: dict[str, Any] = {name: (config, spectrum_images) for name, config in points.items()}
-            chapter_seeds = seeds[:1]  # the search is one seed per point
-        else:
-            variants = profiles.chapter_variants(chapter, args.profile)
-            chapter_seeds = seeds
-        unknown = sorted(set(args.variants or []) - set(variants))
-        if args.variants and len(unknown) == len(args.variants):
-            raise SystemExit(f"no variant {unknown} in {chapter}; it has {sorted(variants)}")
-        chosen = [(n, v) for n, v in variants.items() if not args.variants or n in args.variants]
-        order = ([(s, n, v) for s in chapter_seeds for n, v in chosen] if args.seed_major
-                 else [(s, n, v) for n, v in chosen for s in chapter_seeds])
-        jobs += [Job(chapter, name, int(seed), dataclasses.replace(config, seed=int(seed)), evaluation)
-                 for seed, name, (config, evaluation) in order]
+    jobs = chapter_jobs(args.chapters, args.profile, args.seeds, args.variants, args.seed_major)
     failed = run_jobs(jobs, results_dir, args.device, args.workers, args.threads)
     if failed:
         raise SystemExit(f"{len(failed)} of {len(jobs)} networks failed: {', '.join(failed)}")

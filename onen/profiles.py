@@ -78,9 +78,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         # where does the tracked basis reach 1/n: the paper's shallow net, two learning rates, two weights
         "search": dict(train=dict(widths=[2000], lr=1e-3, epochs=50, batch_size=3500), betas=[5, 20],
                        lrs=[1e-2, 1e-3], epochs=50, spectrum_images=None,
-                       # the grid's point closest to 1/n, its penalty still falling at epoch 50: trained on to 100,
-                       # then 200 (each from the last checkpoint, so each costs only the epochs it adds)
-                       longer=[dict(lr=1e-2, beta=20, epochs=100), dict(lr=1e-2, beta=20, epochs=200)]),
+                       # the grid's point closest to 1/n, its penalty still falling at epoch 50: trained on to 100
+                       # epochs (from the grid's checkpoint, so it costs only the epochs it adds); then section 4.1's
+                       # seed-1 network at that point, at its 100 epochs and continued to 200, so that the pair
+                       # differs only in how long it trained (a point without "seed" has the grid's seed)
+                       longer=[dict(lr=1e-2, beta=20, epochs=100), dict(lr=1e-2, beta=20, epochs=100, seed=1),
+                               dict(lr=1e-2, beta=20, epochs=200, seed=1)]),
     },
 }
 
@@ -272,22 +275,31 @@ def search_grid(profile: str) -> tuple[dict[str, TrainConfig], int | None]:
     """The search for the 1/n point (:mod:`onen.search`): every (learning rate, beta) network by display name
     ("lr=1e-02 β=20", "lr=1e-02 Vanilla"), and the number of test images its spectrum is scored on (None: all)."""
     settings = _check(profile)["search"]
-    base = TrainConfig(arch="mlp", activation="tanh", tau=10, alpha=1.0, **settings["train"])
+    base = TrainConfig(arch="mlp", activation="tanh", tau=10, alpha=1.0, seed=seeds(profile)[0], **settings["train"])
     points = search.grid(base, settings["betas"], settings["lrs"], settings["epochs"], TRACKED)
     names = {(lr, beta): f"lr={lr:.0e} " + ("Vanilla" if beta == 0 else f"β={beta:g}") for lr, beta in points}
     return {names[k]: config for k, config in points.items()}, settings["spectrum_images"]
 
 
 def search_longer(profile: str) -> dict[str, TrainConfig]:
-    """Points of the search trained for longer than its grid, by display name ("lr=1e-02 β=20, 100 epochs"): the
-    grid's configuration at that (learning rate, beta) with more epochs. Empty where the profile has none."""
+    """Points of the search trained for longer than its grid, by display name ("lr=1e-02 β=20, 100 epochs", with
+    ", seed 1" where the point names a seed of its own): the grid's configuration at that (learning rate, beta) with
+    more epochs and, where given, another seed. Empty where the profile has none."""
     grid, _ = search_grid(profile)
     points = {}
     for point in _check(profile)["search"].get("longer", []):
         name = f"lr={point['lr']:.0e} β={point['beta']:g}"
         if name not in grid or not point["epochs"] > grid[name].epochs:
             raise ValueError(f"a longer search point must extend a point of the grid with more epochs, got {point}")
-        points[f"{name}, {point['epochs']} epochs"] = dataclasses.replace(grid[name], epochs=int(point["epochs"]))
+        seed = point.get("seed")
+        if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+            raise ValueError(f"a longer search point's seed must be an integer >= 0, got {point}")
+        full = f"{name}, {point['epochs']} epochs" + ("" if seed is None else f", seed {seed}")
+        config = dataclasses.replace(grid[name], epochs=int(point["epochs"]),
+                                     seed=grid[name].seed if seed is None else seed)
+        if config in points.values():
+            raise ValueError(f"the longer search point {full!r} is listed twice")
+        points[full] = config
     return points
 
 

@@ -113,14 +113,39 @@ def test_longer_search_points_extend_a_grid_point_and_nothing_else(monkeypatch) 
     import copy
 
     grid, _ = profiles.search_grid("paper")
-    for name, config in profiles.search_longer("paper").items():
-        base_name, epochs = name.split(", ")
-        assert config == dataclasses.replace(grid[base_name], epochs=int(epochs.split()[0]))
+    longer = profiles.search_longer("paper")
+    for name, config in longer.items():
+        base_name, epochs, *seed = name.split(", ")
+        expected_seed = int(seed[0].removeprefix("seed ")) if seed else grid[base_name].seed
+        assert config == dataclasses.replace(grid[base_name], epochs=int(epochs.split()[0]), seed=expected_seed)
         assert config.epochs > grid[base_name].epochs
+    # the 200-epoch point continues a network that is also a point at 100 epochs: the pair differs only in epochs
+    assert dataclasses.replace(longer["lr=1e-02 β=20, 200 epochs, seed 1"], epochs=100) == \
+        longer["lr=1e-02 β=20, 100 epochs, seed 1"]
+    assert {c.seed for c in grid.values()} == {profiles.seeds("paper")[0]}
     assert profiles.search_longer("quick") == {}
-    for bad in (dict(lr=1e-2, beta=20, epochs=50), dict(lr=1e-2, beta=7, epochs=100)):
+    for bad in (dict(lr=1e-2, beta=20, epochs=50), dict(lr=1e-2, beta=7, epochs=100),
+                dict(lr=1e-2, beta=20, epochs=100, seed=-1), dict(lr=1e-2, beta=20, epochs=100, seed=1.5),
+                [dict(lr=1e-2, beta=20, epochs=100), dict(lr=1e-2, beta=20, epochs=100, seed=0)]):
         changed = copy.deepcopy(profiles.PROFILES)
-        changed["paper"]["search"]["longer"] = [bad]
+        changed["paper"]["search"]["longer"] = bad if isinstance(bad, list) else [bad]
         monkeypatch.setattr(profiles, "PROFILES", changed)
         with pytest.raises(ValueError, match="longer search point"):
             profiles.search_longer("paper")
+
+
+def test_the_command_line_runs_each_search_point_once_at_its_own_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    from onen.cli import chapter_jobs, main
+
+    jobs = {job.name: job for job in chapter_jobs(["search"], "paper")}
+    points = {**profiles.search_grid("paper")[0], **profiles.search_longer("paper")}
+    assert list(jobs) == list(points)
+    assert all(job.config == points[name] and job.seed == points[name].seed for name, job in jobs.items())
+    assert jobs["lr=1e-02 β=20, 200 epochs, seed 1"].seed == 1 and jobs["lr=1e-02 β=20"].seed == 0
+    shallow = chapter_jobs(["shallow"], "paper", seeds=[4, 5], variants=["Vanilla"])
+    assert [(job.seed, job.config.seed) for job in shallow] == [(4, 4), (5, 5)]
+    with pytest.raises(ValueError, match="do not apply to the search"):
+        chapter_jobs(["search"], "paper", seeds=[1])
+    with pytest.raises(SystemExit) as exit_:
+        main(["search", "--profile", "paper", "--seeds", "1"])
+    assert exit_.value.code == 2 and "does not apply to the search" in capsys.readouterr().err
