@@ -260,7 +260,7 @@ plt.close(fig)
 # **paper** profile that ship with the book under `results/paper/`: the paper's own settings (784-2000-10 tanh, all
 # 60000 training images, batch 3500, Adam with AMSGrad at learning rate $10^{-3}$, 50 epochs, seeds 0-2), evaluated
 # on all 10000 test images with FGSM and 40-step PGD over an $\epsilon$ grid that runs until every model is at zero.
-# To the paper's variants it adds the pair at the point of the search below that comes closest to $1/n$: Vanilla
+# To the paper's variants it adds the pair at the setting of the search below that comes closest to $1/n$: Vanilla
 # and the tracked basis at β = {glue:text}`shallow-paper-near-beta`, learning rate
 # {glue:text}`shallow-paper-near-lr`, {glue:text}`shallow-paper-near-epochs` epochs. Each stored result carries its
 # provenance (commit, library versions, device and wall time); networks were trained either on one NVIDIA H200 GPU
@@ -391,8 +391,9 @@ paper_claims.table
 # Across the paper's values of β, {glue:md}`shallow-paper-epoch`; {glue:md}`shallow-paper-tracked`. A difference
 # measured on a network whose spectrum did not reach $1/n$ cannot be credited to a $1/n$ spectrum.
 #
-# At the point closest to $1/n$ (β = {glue:text}`shallow-paper-near-beta`, learning rate
-# {glue:text}`shallow-paper-near-lr`), {glue:md}`shallow-paper-near-score`; against Vanilla at the same learning
+# At the setting closest to $1/n$ (β = {glue:text}`shallow-paper-near-beta`, learning rate
+# {glue:text}`shallow-paper-near-lr`, {glue:text}`shallow-paper-near-epochs` epochs),
+# {glue:md}`shallow-paper-near-score`; against Vanilla at the same learning
 # rate and epochs the verdict is: {glue:text}`shallow-paper-near-verdict`.
 # {glue:md}`shallow-paper-near-attacks`.
 
@@ -622,8 +623,10 @@ glue("shallow-paper-longer", Markdown(" ".join(pair_text)), display=False)
 # - At the paper's scale, {glue:text}`shallow-paper-done` of {glue:text}`shallow-paper-total` networks are computed
 #   ({ref}`sec-shallow-paper`): {glue:md}`shallow-paper-epoch`; {glue:md}`shallow-paper-tracked`. On networks
 #   that are not $1/n$, such differences cannot be credited to a $1/n$ spectrum.
-# - The point of the tracked-basis search closest to $1/n$ so far is {glue:md}`shallow-paper-nearest`. At that
-#   setting, {glue:md}`shallow-paper-near-score`; its robustness against Vanilla at the same learning rate:
+# - The point of the tracked-basis search closest to $1/n$ so far is {glue:md}`shallow-paper-nearest`. Section
+#   4.1's tracked network at β = {glue:text}`shallow-paper-near-beta`, learning rate
+#   {glue:text}`shallow-paper-near-lr` and {glue:text}`shallow-paper-near-epochs` epochs:
+#   {glue:md}`shallow-paper-near-score`; its robustness against Vanilla at the same learning rate and epochs:
 #   {glue:text}`shallow-paper-near-verdict`.
 # - Distance from the target against robustness ({numref}`fig-shallow-paper-distance`):
 #   {glue:md}`shallow-paper-distance-text`

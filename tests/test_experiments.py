@@ -251,7 +251,7 @@ def test_extend_checkpoint_refuses_what_it_cannot_extend(tmp_path: Path) -> None
 def test_the_nearest_pair_differs_from_the_papers_nets_only_where_the_search_says(profile: str) -> None:
     """The pair at the search's point closest to 1/n is a Vanilla and a tracked SpecReg at the profile's
     ``nearest`` learning rate (and epochs), otherwise the profile's shallow net; in the paper profile the SpecReg is
-    exactly the search's longer point that the chapter calls closest."""
+    exactly the search's longer point at that setting and number of epochs (seed 0)."""
     vanilla, specreg = profiles.nearest_pair(profile)
     variants = profiles.shallow_variants(profile)
     near = profiles.PROFILES[profile]["nearest"]
