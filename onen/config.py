@@ -108,6 +108,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an integer, got {value!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if (not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths)):
             raise ValueError(f"widths must be a non-empty list of positive integers, got {self.widths!r}")
         if self.whiten_after is not None and not (isinstance(self.whiten_after, int)

@@ -292,11 +292,12 @@ def search_longer(profile: str) -> dict[str, TrainConfig]:
         if name not in grid or not point["epochs"] > grid[name].epochs:
             raise ValueError(f"a longer search point must extend a point of the grid with more epochs, got {point}")
         seed = point.get("seed")
-        if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
-            raise ValueError(f"a longer search point's seed must be an integer >= 0, got {point}")
         full = f"{name}, {point['epochs']} epochs" + ("" if seed is None else f", seed {seed}")
-        config = dataclasses.replace(grid[name], epochs=int(point["epochs"]),
-                                     seed=grid[name].seed if seed is None else seed)
+        try:  # TrainConfig validates the seed
+            config = dataclasses.replace(grid[name], epochs=int(point["epochs"]),
+                                         seed=grid[name].seed if seed is None else seed)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"a longer search point is not a valid configuration, got {point}: {err}") from None
         if config in points.values():
             raise ValueError(f"the longer search point {full!r} is listed twice")
         points[full] = config

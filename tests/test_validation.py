@@ -21,6 +21,7 @@ from onen.whiten import Whiten
     (dict(dataset="cifar"), ValueError, "dataset must be one of"),
     (dict(epochs=2.5), TypeError, "epochs must be an integer"),
     (dict(batch_size=True), TypeError, "batch_size must be an integer"),
+    (dict(seed=-1), ValueError, "seed must be >= 0"),
     (dict(widths=[]), ValueError, "widths must be"),
     (dict(widths=[10, 0]), ValueError, "widths must be"),
     (dict(widths=[10.5]), ValueError, "widths must be"),
