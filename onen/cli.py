@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import profiles, search
+from .audit import AuditConfig, audit_run, stored_audit
 from .config import CIFAR_DATASET, EvalConfig, TrainConfig
 from .experiments import interactive, run, stored
 from .training import resolve_device
@@ -44,6 +45,10 @@ class Job:
     seed: int
     config: TrainConfig  # already carrying ``seed``
     evaluation: EvalConfig | int | None  # for the search: the number of test images its spectrum uses (None: all)
+    # the attack audit computed right after training, while the weights exist (checkpoints do not move between
+    # machines), and the network whose PGD examples its transfer attack tries
+    audit: AuditConfig | None = None
+    transfer_source: TrainConfig | None = None
 
     @property
     def label(self) -> str:
@@ -66,6 +71,11 @@ def compute(job: Job, results_dir: str, device: str, progress: bool | None = Non
         assert isinstance(job.evaluation, EvalConfig), job.label
         fresh = stored(job.config, job.evaluation, results_dir) is None
         run(job.config, job.evaluation, results_dir, device, progress)
+        if job.audit is not None:
+            fresh = fresh or stored_audit(job.config, job.audit, results_dir,
+                                          transfer_source=job.transfer_source) is None
+            audit_run(job.config, job.audit, results_dir, device, transfer_source=job.transfer_source,
+                      progress=progress)
     return time.perf_counter() - start, fresh
 
 
@@ -161,9 +171,11 @@ def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | N
             points.update(profiles.search_longer(profile))  # after the grid: they extend its checkpoints
             found: dict[str, Any] = {name: (config, spectrum_images) for name, config in points.items()}
             chosen_seeds = [None]  # one run per point, at its own seed
+            audited: dict[str, TrainConfig] = {}
         else:
             found = profiles.chapter_variants(chapter, profile)
             chosen_seeds = list(seeds if seeds is not None else profiles.seeds(profile))
+            audited = profiles.control_audited(profile) if chapter == "control" else {}
         unknown = sorted(set(variants or []) - set(found))
         if variants and len(unknown) == len(variants):
             raise SystemExit(f"no variant {unknown} in {chapter}; it has {sorted(found)}")
@@ -172,7 +184,11 @@ def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | N
                  else [(s, n, v) for n, v in chosen for s in chosen_seeds])
         for seed, name, (config, evaluation) in order:
             config = config if seed is None else dataclasses.replace(config, seed=int(seed))
-            jobs.append(Job(chapter, name, config.seed, config, evaluation))
+            audit, source = None, None
+            if name in audited:
+                audit = profiles.audit_config(profile)
+                source = dataclasses.replace(profiles.transfer_source("shallow Vanilla", profile), seed=config.seed)
+            jobs.append(Job(chapter, name, config.seed, config, evaluation, audit, source))
     return jobs
 
 

@@ -44,6 +44,9 @@ class TrainConfig:
     widths: the MLP's hidden widths. The CNN's are fixed by its architecture (:data:`~onen.models.CNN_WIDTHS`): for
         it the field is set to those and left out of the key. So are those of the CIFAR-10 CNN, which follow from
         ``channels``.
+    shape_after: MLP block whose output goes through a :class:`~onen.shaping.SpectrumShaping` layer (after the
+        activation, where whitening goes), or None; with ``shape_alpha`` its target exponent, and ``tau`` its kept
+        ranks (the penalty's tau). Both are left out of the key of an unshaped network.
     channels: output channels of the three blocks of the CIFAR-10 CNN (``arch="cifar_cnn"``, which needs
         ``dataset="cifar10"`` and is the only architecture that takes it); None there means the authors' (32, 64,
         128). Left out of the key of the other architectures.
@@ -79,6 +82,8 @@ class TrainConfig:
     recalibrate: bool = field(default=False, metadata={"omit_at_default": True})
     whiten_eps: float = 1e-5
     channels: list[int] | None = field(default=None, metadata={"omit_at_default": True})
+    shape_after: int | None = field(default=None, metadata={"omit_at_default": True})
+    shape_alpha: float = field(default=1.0, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
         choices = {"arch": ARCHS, "activation": ACTIVATIONS, "dataset": TRAIN_DATASETS}
@@ -116,6 +121,21 @@ class TrainConfig:
                                                   and 0 <= self.whiten_after < len(self.widths)):
             raise ValueError(f"whiten_after must be None or a block index in 0..{len(self.widths) - 1}, "
                              f"got {self.whiten_after!r}")
+        if self.shape_after is not None:
+            if self.arch != "mlp":
+                raise ValueError(f"shape_after is a setting of arch 'mlp' only, got arch {self.arch!r}")
+            if isinstance(self.shape_after, bool) or not isinstance(self.shape_after, int) or not (
+                    0 <= self.shape_after < len(self.widths)):
+                raise ValueError(f"shape_after must be None or a block index in 0..{len(self.widths) - 1}, "
+                                 f"got {self.shape_after!r}")
+            if self.whiten_after == self.shape_after:
+                raise ValueError("a block cannot be both whitened and shaped")
+            if not 0 <= self.tau < self.widths[self.shape_after]:
+                raise ValueError(f"tau must be in 0..{self.widths[self.shape_after] - 1} for the shaped block, "
+                                 f"got {self.tau}")
+        if (isinstance(self.shape_alpha, bool) or not isinstance(self.shape_alpha, (int, float))
+                or not math.isfinite(self.shape_alpha) or self.shape_alpha < 0):
+            raise ValueError(f"shape_alpha must be a finite number >= 0, got {self.shape_alpha!r}")
         if self.regularizer not in ("none", "spectral", "jacobian"):
             raise ValueError(f"regularizer must be 'none', 'spectral' or 'jacobian', got {self.regularizer!r}")
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
@@ -145,6 +165,10 @@ class TrainConfig:
                 del d[f.name]
         if self.whiten_after is None:  # only a whitening layer reads it
             del d["whiten_eps"]
+        if self.shape_after is not None:  # a shaped network keys its exponent even at the default
+            d["shape_alpha"] = float(self.shape_alpha)
+        else:
+            d.pop("shape_alpha", None)
         if self.arch in ("cnn", "cifar_cnn"):  # fixed by the architecture (and channels)
             del d["widths"]
         return d
@@ -156,7 +180,8 @@ class TrainConfig:
     def model(self) -> Classifier:
         if self.arch == "mlp":
             return build_model("mlp", widths=self.widths, activation=self.activation, batchnorm=self.batchnorm,
-                               whiten_after=self.whiten_after, whiten_eps=self.whiten_eps)
+                               whiten_after=self.whiten_after, whiten_eps=self.whiten_eps,
+                               shape_after=self.shape_after, shape_alpha=self.shape_alpha, shape_tau=self.tau)
         if self.arch == "cifar_cnn":
             return build_model("cifar_cnn", channels=self.channels, activation=self.activation)
         return build_model("cnn", activation=self.activation, batchnorm=self.batchnorm,
@@ -173,6 +198,9 @@ class EvalConfig:
     sensitivity_indices: test images whose input gradients are stored as sensitivity maps.
     store_outcomes: also store which attacked images PGD leaves correct at each eps (``correct_pgd``, bool
         [n_eps, test_subset]), so that statistics can resample the test images.
+    spectrum_bootstrap: also store this many bootstrap spectra of every block (``spectrum_boot_<l>``, float32
+        [spectrum_bootstrap, N_l]): the test images of the spectrum resampled with replacement (seed 0), so that any
+        exponent estimator's interval over images can be computed later without the weights. 0: none.
     """
 
     test_subset: int | None = None
@@ -186,8 +214,12 @@ class EvalConfig:
     batch_size: int = 500
     # added after results were first cached: left out of to_dict() at its default
     store_outcomes: bool = field(default=False, metadata={"omit_at_default": True})
+    spectrum_bootstrap: int = field(default=0, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
+        value = self.spectrum_bootstrap
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"spectrum_bootstrap must be an integer >= 0, got {value!r}")
         if not isinstance(self.store_outcomes, bool):
             raise TypeError(f"store_outcomes must be a bool, got {self.store_outcomes!r}")
         for name in ("eps_fgsm", "eps_pgd", "noise_sigmas"):

@@ -27,7 +27,7 @@ import torch
 from .attacks import input_gradients, robustness_outcomes
 from .cache import CachedResult, cached, config_hash, lookup
 from .data import Split, load
-from .spectrum import layer_spectra
+from .spectrum import bootstrap_spectra, layer_spectra
 from .config import CIFAR_DATASET, EvalConfig, TrainConfig
 from .training import evaluate_accuracy, extend_checkpoint, resolve_device, train
 
@@ -60,6 +60,10 @@ def _evaluate(model: torch.nn.Module, test: Split, config: TrainConfig, evaluati
     attack_set = test.subset(evaluation.test_subset, seed=0)
     spectra = layer_spectra(model, list(model.blocks), test.subset(evaluation.spectrum_subset, seed=0).images)
     arrays: dict[str, np.ndarray] = {f"spectrum_{i}": s for i, s in enumerate(spectra)}
+    if evaluation.spectrum_bootstrap:
+        images = test.subset(evaluation.spectrum_subset, seed=0).images
+        for i, block in enumerate(model.blocks):
+            arrays[f"spectrum_boot_{i}"] = bootstrap_spectra(model, block, images, evaluation.spectrum_bootstrap)
     curves = {
         "fgsm": (evaluation.eps_fgsm, {}),
         "pgd": (evaluation.eps_pgd, {"steps": evaluation.pgd_steps, "restarts": evaluation.pgd_restarts}),
@@ -204,8 +208,10 @@ def run(config: TrainConfig, evaluation: EvalConfig, results_dir: str, device: s
         model, history, test_split = train_resumable(config, dev, progress, results_dir)
         trained = time.perf_counter()
         arrays, meta = _evaluate(model, test_split, config, evaluation, progress)
-        meta.update(history=history.to_dict(), train_seconds=trained - began,
-                    eval_seconds=time.perf_counter() - trained)
+        # train_seconds: every epoch's time, over every process that resumed this network from its checkpoint;
+        # train_wall_seconds: this process's share (loading a finished checkpoint costs next to nothing)
+        meta.update(history=history.to_dict(), train_seconds=float(sum(history.seconds)),
+                    train_wall_seconds=trained - began, eval_seconds=time.perf_counter() - trained)
         return arrays, meta
 
     return cached("runs", key, compute, results_dir, seed=config.seed, device=str(dev), refresh=refresh)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .features import capture
+from .shaping import SpectrumShaping
 from .whiten import Whiten
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -28,13 +29,17 @@ def _activation(name: str) -> nn.Module:
     return _ACTIVATIONS[name]()
 
 
-def _normalisers(width: int, batchnorm: bool, whiten: bool, whiten_eps: float) -> list[nn.Module]:
-    """BatchNorm and/or whitening applied after the activation (the paper's placement in the MLPs)."""
+def _normalisers(width: int, batchnorm: bool, whiten: bool, whiten_eps: float,
+                 shape: tuple[float, int] | None = None) -> list[nn.Module]:
+    """BatchNorm, whitening and/or spectrum shaping (``shape`` = (alpha, tau)) applied after the activation (the
+    paper's placement of whitening in the MLPs)."""
     layers: list[nn.Module] = []
     if batchnorm:
         layers.append(nn.BatchNorm1d(width))
     if whiten:
         layers.append(Whiten(width, eps=whiten_eps))
+    if shape is not None:
+        layers.append(SpectrumShaping(width, alpha=shape[0], tau=shape[1]))
     return layers
 
 
@@ -71,22 +76,28 @@ class MLP(Classifier):
         batchnorm: BatchNorm1d after every hidden activation.
         whiten_after: index of the hidden layer (0-based) whose output is whitened, or None.
         whiten_eps: the whitening layer's jitter (see :class:`~onen.whiten.Whiten`).
+        shape_after: index of the hidden layer whose output is shaped to Eq. 2's target spectrum
+            (:class:`~onen.shaping.SpectrumShaping`), or None; shape_alpha, shape_tau: its exponent and kept ranks.
     """
 
     def __init__(self, widths: Sequence[int] = (2000,), in_features: int = 784, n_classes: int = 10,
                  activation: str = "tanh", batchnorm: bool = False, whiten_after: int | None = None,
-                 whiten_eps: float = 1e-5) -> None:
+                 whiten_eps: float = 1e-5, shape_after: int | None = None, shape_alpha: float = 1.0,
+                 shape_tau: int = 10) -> None:
         super().__init__()
         if not widths or any(w <= 0 for w in widths):
             raise ValueError(f"widths must be a non-empty list of positive ints, got {widths}")
         if whiten_after is not None and not 0 <= whiten_after < len(widths):
             raise ValueError(f"whiten_after={whiten_after} is not a hidden layer index (0..{len(widths) - 1})")
+        if shape_after is not None and not 0 <= shape_after < len(widths):
+            raise ValueError(f"shape_after={shape_after} is not a hidden layer index (0..{len(widths) - 1})")
         blocks = []
         fan_in = in_features
         for index, width in enumerate(widths):
             layers: list[nn.Module] = [nn.Flatten()] if index == 0 else []
             layers += [nn.Linear(fan_in, width), _activation(activation)]
-            layers += _normalisers(width, batchnorm, whiten_after == index, whiten_eps)
+            layers += _normalisers(width, batchnorm, whiten_after == index, whiten_eps,
+                                   (shape_alpha, shape_tau) if shape_after == index else None)
             blocks.append(nn.Sequential(*layers))
             fan_in = width
         self.blocks = nn.ModuleList(blocks)

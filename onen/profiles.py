@@ -52,6 +52,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "audit": dict(n_images=300, eps=(0.0, 0.05, 0.1, 0.2, 0.3), restarts=5, square_queries=150),
         # section 4.1's pair at the search's point closest to 1/n (the paper profile's, at this profile's epochs)
         "nearest": dict(lr=1e-2, beta=20.0),
+        # the control chapter: shaped layers at these exponents; Vanilla stopped after these epochs traces its
+        # accuracy-robustness frontier (with the profile's full-length Vanilla as its last point)
+        "control": dict(alphas=[0.5, 1.0, 1.5, 2.0, 3.0], frontier_epochs=[1, 2, 3]),
         "eval": EvalConfig(test_subset=500, eps_fgsm=QUICK_EPS, eps_pgd=QUICK_EPS,
                            noise_sigmas=[0.0, 0.1, 0.2, 0.4, 0.8], pgd_steps=20, spectrum_subset=3000,
                            store_outcomes=True),
@@ -72,6 +75,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cnn": dict(lr=1e-4, epochs=100, batch_size=6000),
         # section 4.1's pair at the search's point closest to 1/n: lr 1e-2, beta 20, trained for 100 epochs
         "nearest": dict(lr=1e-2, beta=20.0, epochs=100),
+        "control": dict(alphas=[0.5, 1.0, 1.5, 2.0, 3.0], frontier_epochs=[1, 2, 4, 8, 16]),
         "eval": EvalConfig(test_subset=None, eps_fgsm=PAPER_EPS, eps_pgd=PAPER_EPS,
                            noise_sigmas=[0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0], pgd_steps=40,
                            store_outcomes=True),
@@ -171,7 +175,7 @@ def evaluation(profile: str) -> EvalConfig:
 
 def _normalised(profile: str, config: TrainConfig) -> TrainConfig:
     """``config`` with ``recalibrate`` set where the profile asks for it (see the module's docstring)."""
-    if config.whiten_after is not None or (config.batchnorm and _check(profile)["recalibrate_batchnorm"]):
+    if config.whiten_after is not None or config.shape_after is not None or (config.batchnorm and _check(profile)["recalibrate_batchnorm"]):
         return dataclasses.replace(config, recalibrate=True)
     return config
 
@@ -304,7 +308,45 @@ def search_longer(profile: str) -> dict[str, TrainConfig]:
     return points
 
 
-CHAPTER_VARIANTS = ("shallow", "deep_last_layer", "deep_all_layers")
+def shaped_name(alpha: float) -> str:
+    """Display name of the shaped shallow network at exponent ``alpha``, e.g. "Shaped α=1.5"."""
+    return f"Shaped α={float(alpha):g}"
+
+
+def frontier_name(epochs: int) -> str:
+    """Display name of Vanilla stopped after ``epochs`` epochs, e.g. "Vanilla, 4 epochs"."""
+    return f"Vanilla, {epochs} epoch{'s' if epochs != 1 else ''}"
+
+
+def control_variants(profile: str) -> dict[str, TrainConfig]:
+    """The control chapter's networks at section 4.1's settings: a :class:`~onen.shaping.SpectrumShaping` layer after
+    the hidden tanh at each of the profile's exponents (tau 10, as the penalty's), then Vanilla stopped early at each
+    of the profile's ``frontier_epochs`` (its accuracy-robustness frontier; the full-length Vanilla of section 4.1 is
+    the frontier's last point)."""
+    settings = _check(profile)["control"]
+    shaped = {shaped_name(a): shallow(profile, shape_after=0, shape_alpha=float(a)) for a in settings["alphas"]}
+    frontier = {frontier_name(e): shallow(profile, epochs=int(e)) for e in settings["frontier_epochs"]}
+    return {**shaped, **frontier}
+
+
+def control_evaluation(profile: str) -> EvalConfig:
+    """The evaluation of the networks the control chapter audits: the profile's, plus bootstrap spectra over the
+    test images (40 draws in the paper profile, 10 in the quick one) for the exponents' intervals."""
+    return dataclasses.replace(evaluation(profile), spectrum_bootstrap=40 if profile == "paper" else 10)
+
+
+def control_audited(profile: str) -> dict[str, TrainConfig]:
+    """The networks whose attack audit is computed when they are trained (their weights do not outlive the machine):
+    every shaped network, then section 4.1's Vanilla, Whitened, SpecReg β=5 (per-epoch and tracked basis),
+    SpecReg-BN β=1 and the pair at the search's point closest to 1/n."""
+    shallow_nets = shallow_variants(profile)
+    near_vanilla, near = nearest_pair(profile)
+    names = ["Vanilla", "Whitened", "SpecReg β=5", "SpecReg β=5 tracked", "SpecReg-BN β=1", near_vanilla, near]
+    shaped = {n: c for n, c in control_variants(profile).items() if c.shape_after is not None}
+    return {**shaped, **{n: shallow_nets[n] for n in names}}
+
+
+CHAPTER_VARIANTS = ("shallow", "deep_last_layer", "deep_all_layers", "control")
 
 
 def chapter_variants(chapter: str, profile: str) -> dict[str, tuple[TrainConfig, EvalConfig]]:
@@ -312,6 +354,9 @@ def chapter_variants(chapter: str, profile: str) -> dict[str, tuple[TrainConfig,
     ev = evaluation(profile)
     if chapter == "shallow":
         return {name: (cfg, ev) for name, cfg in shallow_variants(profile).items()}
+    if chapter == "control":  # the shaped networks, the frontier, and the section-4.1 networks the audit retrains
+        return {name: (cfg, control_evaluation(profile) if name in control_audited(profile) else ev)
+                for name, cfg in {**control_variants(profile), **control_audited(profile)}.items()}
     if chapter == "deep_last_layer":
         makers = last_layer_variants
     elif chapter == "deep_all_layers":

@@ -109,6 +109,37 @@ def layer_spectra(model: nn.Module, layers: Sequence[nn.Module], inputs: Tensor,
     return [torch.linalg.eigvalsh(c).flip(0).cpu().numpy() for c in covs]
 
 
+@torch.no_grad()
+def bootstrap_spectra(model: nn.Module, layer: nn.Module, inputs: Tensor, draws: int, seed: int = 0,
+                      chunk_size: int = 2000) -> np.ndarray:
+    """Descending covariance eigenvalues of ``layer``'s output over ``draws`` bootstrap resamples of ``inputs``
+    (M images drawn with replacement, a seeded CPU generator), as float32 [draws, N]. A resample's covariance is
+    computed from the features of all M images and the draw counts as weights, so the model runs once."""
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws must be a positive integer, got {draws!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        parts = []
+        for start in range(0, inputs.shape[0], chunk_size):
+            with capture([layer]) as features:
+                model(inputs[start:start + chunk_size])
+            parts.append(features[0].reshape(features[0].shape[0], -1).double())
+    finally:
+        model.train(was_training)
+    h = torch.cat(parts)
+    m = h.shape[0]
+    h = h - h.mean(0)  # a shift leaves every covariance unchanged and keeps the weighted sums small
+    generator = torch.Generator().manual_seed(seed)
+    out = np.empty((draws, h.shape[1]), dtype=np.float32)
+    for d in range(draws):
+        counts = torch.bincount(torch.randint(m, (m,), generator=generator), minlength=m).to(h)
+        mean = counts @ h / m
+        cov = (h * counts[:, None]).T @ h / m - torch.outer(mean, mean)
+        out[d] = eigenvalues_descending(cov * (m / (m - 1)))
+    return out
+
+
 def fit_power_law(spectrum: np.ndarray | Tensor, ranks: tuple[int, int] = (11, 500)) -> float:
     """Exponent alpha of spectrum_n ~ n^-alpha, fitted over 1-based ranks n in [ranks[0], ranks[1]].
 
