@@ -324,7 +324,11 @@ def control_variants(profile: str) -> dict[str, TrainConfig]:
     of the profile's ``frontier_epochs`` (its accuracy-robustness frontier; the full-length Vanilla of section 4.1 is
     the frontier's last point)."""
     settings = _check(profile)["control"]
-    shaped = {shaped_name(a): shallow(profile, shape_after=0, shape_alpha=float(a)) for a in settings["alphas"]}
+    # the shaped layer replaces the regularizer, so no eigenbasis is refreshed: the training images only serve the
+    # history's per-epoch spectra, and 10000 of them (the test set's size) suffice there
+    eigen = min(10000, _check(profile)["shallow"].get("train_subset") or 60000)
+    shaped = {shaped_name(a): shallow(profile, shape_after=0, shape_alpha=float(a), eigen_subset=eigen)
+              for a in settings["alphas"]}
     frontier = {frontier_name(e): shallow(profile, epochs=int(e)) for e in settings["frontier_epochs"]}
     return {**shaped, **frontier}
 
