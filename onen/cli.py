@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Compute (and cache) every network a chapter needs, e.g. on a GPU before executing the book elsewhere.
     ``search`` computes the grid of :func:`onen.profiles.search_grid` (the search for the 1/n point)."""
     parser = argparse.ArgumentParser(prog="python -m onen.experiments", description=main.__doc__)
-    parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "search"])
+    parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "search", "calibration"])
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -224,6 +224,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not interactive():  # a log file, not a terminal: one line per finished epoch instead of progress bars
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     results_dir = args.results_dir or str(profiles.committed_results(args.profile))
+    if "calibration" in args.chapters:  # synthetic layers, no network: computed here, before any network
+        from .calibration_run import calibration_result
+
+        began = time.perf_counter()
+        calibration_result(profiles.calibration_config(args.profile), results_dir)
+        print(f"calibration: {time.perf_counter() - began:.0f} s", flush=True)
+        args.chapters = [c for c in args.chapters if c != "calibration"]
+        if not args.chapters:
+            return
     jobs = chapter_jobs(args.chapters, args.profile, args.seeds, args.variants, args.seed_major)
     failed = run_jobs(jobs, results_dir, args.device, args.workers, args.threads)
     if failed:

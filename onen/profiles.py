@@ -55,6 +55,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         # the control chapter: shaped layers at these exponents; Vanilla stopped after these epochs traces its
         # accuracy-robustness frontier (with the profile's full-length Vanilla as its last point)
         "control": dict(alphas=[0.5, 1.0, 1.5, 2.0, 3.0], frontier_epochs=[1, 2, 3]),
+        # the estimator's calibration on the quick net's 1000-wide layer at its sizes (500 and 3000 images)
+        "calibration": dict(dim=1000, sample_sizes=(3000, 20000), draws=2, coverage_alphas=(1.0,), coverage_draws=4,
+                            boots=10),
         "eval": EvalConfig(test_subset=500, eps_fgsm=QUICK_EPS, eps_pgd=QUICK_EPS,
                            noise_sigmas=[0.0, 0.1, 0.2, 0.4, 0.8], pgd_steps=20, spectrum_subset=3000,
                            store_outcomes=True),
@@ -76,6 +79,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         # section 4.1's pair at the search's point closest to 1/n: lr 1e-2, beta 20, trained for 100 epochs
         "nearest": dict(lr=1e-2, beta=20.0, epochs=100),
         "control": dict(alphas=[0.5, 1.0, 1.5, 2.0, 3.0], frontier_epochs=[1, 2, 4, 8, 16]),
+        # the estimator's calibration on a 2000-wide layer at the test set's and the training set's sizes
+        "calibration": dict(dim=2000, sample_sizes=(10000, 60000), draws=4, coverage_alphas=(0.5, 1.0, 2.0),
+                            coverage_draws=8, boots=20),
         "eval": EvalConfig(test_subset=None, eps_fgsm=PAPER_EPS, eps_pgd=PAPER_EPS,
                            noise_sigmas=[0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0], pgd_steps=40,
                            store_outcomes=True),
@@ -331,6 +337,13 @@ def control_variants(profile: str) -> dict[str, TrainConfig]:
               for a in settings["alphas"]}
     frontier = {frontier_name(e): shallow(profile, epochs=int(e)) for e in settings["frontier_epochs"]}
     return {**shaped, **frontier}
+
+
+def calibration_config(profile: str) -> "CalibrationConfig":
+    """The estimator calibration of the profile (:class:`onen.calibration_run.CalibrationConfig`)."""
+    from .calibration_run import CalibrationConfig
+
+    return CalibrationConfig(**_check(profile)["calibration"])
 
 
 def control_evaluation(profile: str) -> EvalConfig:
