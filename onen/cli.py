@@ -186,7 +186,7 @@ def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | N
             config = config if seed is None else dataclasses.replace(config, seed=int(seed))
             audit, source = None, None
             if name in audited:
-                audit = profiles.audit_config(profile)
+                audit = profiles.control_audit(profile)
                 source = dataclasses.replace(profiles.transfer_source("shallow Vanilla", profile), seed=config.seed)
             jobs.append(Job(chapter, name, config.seed, config, evaluation, audit, source))
     return jobs

@@ -54,7 +54,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "nearest": dict(lr=1e-2, beta=20.0),
         # the control chapter: shaped layers at these exponents; Vanilla stopped after these epochs traces its
         # accuracy-robustness frontier (with the profile's full-length Vanilla as its last point)
-        "control": dict(alphas=[0.5, 1.0, 1.5, 2.0, 3.0], frontier_epochs=[1, 2, 3]),
+        "control": dict(alphas=[0.5, 1.0, 1.5, 2.0, 3.0], frontier_epochs=[1, 2, 3],
+                        audit=dict(n_images=300, eps=(0.0, 0.05, 0.1, 0.2, 0.3), restarts=5, square_queries=150)),
         # the estimator's calibration on the quick net's 1000-wide layer at its sizes (500 and 3000 images)
         "calibration": dict(dim=1000, sample_sizes=(3000, 20000), draws=2, coverage_alphas=(1.0,), coverage_draws=4,
                             boots=10),
@@ -78,7 +79,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "cnn": dict(lr=1e-4, epochs=100, batch_size=6000),
         # section 4.1's pair at the search's point closest to 1/n: lr 1e-2, beta 20, trained for 100 epochs
         "nearest": dict(lr=1e-2, beta=20.0, epochs=100),
-        "control": dict(alphas=[0.5, 1.0, 1.5, 2.0, 3.0], frontier_epochs=[1, 2, 4, 8, 16]),
+        # the frontier at 1, 4 and 16 epochs (with the 50-epoch Vanilla); the audit of the control networks on 1000
+        # test images (about ±3 points at 50%) over a grid that reaches zero for every section-4.1 network
+        "control": dict(alphas=[0.5, 1.0, 1.5, 2.0, 3.0], frontier_epochs=[1, 4, 16],
+                        audit=dict(n_images=1000, eps=(0.0, 0.05, 0.1, 0.15, 0.2, 0.3))),
         # the estimator's calibration on a 2000-wide layer at the test set's and the training set's sizes
         "calibration": dict(dim=2000, sample_sizes=(10000, 60000), draws=4, coverage_alphas=(0.5, 1.0, 2.0),
                             coverage_draws=8, boots=20),
@@ -332,7 +336,8 @@ def control_variants(profile: str) -> dict[str, TrainConfig]:
     settings = _check(profile)["control"]
     # the shaped layer replaces the regularizer, so no eigenbasis is refreshed: the training images only serve the
     # history's per-epoch spectra, and 10000 of them (the test set's size) suffice there
-    eigen = min(10000, _check(profile)["shallow"].get("train_subset") or 60000)
+    base = _check(profile)["shallow"]
+    eigen = min(10000, base.get("eigen_subset") or base.get("train_subset") or 60000)
     shaped = {shaped_name(a): shallow(profile, shape_after=0, shape_alpha=float(a), eigen_subset=eigen)
               for a in settings["alphas"]}
     frontier = {frontier_name(e): shallow(profile, epochs=int(e)) for e in settings["frontier_epochs"]}
@@ -344,6 +349,14 @@ def calibration_config(profile: str) -> "CalibrationConfig":
     from .calibration_run import CalibrationConfig
 
     return CalibrationConfig(**_check(profile)["calibration"])
+
+
+def control_audit(profile: str) -> "AuditConfig":
+    """The attack audit of the control chapter's networks (:class:`onen.audit.AuditConfig`), computed when they are
+    trained."""
+    from .audit import AuditConfig
+
+    return AuditConfig(**_check(profile)["control"]["audit"])
 
 
 def control_evaluation(profile: str) -> EvalConfig:
