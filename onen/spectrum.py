@@ -6,6 +6,7 @@ reads is exactly where float32 rounding would dominate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -220,11 +221,15 @@ class TargetScore:
     target_alpha: float
     median_abs_log_ratio: float
     ranks: tuple[int, int]
+    # eigenvalues that a log fit cannot use, over the whole spectrum: NaN or inf, negative, numerically zero
+    # (:func:`onen.calibration.nonpositive_count`); a spectrum with a NaN is never reached
+    unusable: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def reached(self) -> bool:
-        """|fitted - target| <= REACHED_ALPHA_TOLERANCE and median |log ratio| <= REACHED_LOG_RATIO (NaN: False)."""
-        return bool(abs(self.fitted_alpha - self.target_alpha) <= REACHED_ALPHA_TOLERANCE
+        """|fitted - target| <= REACHED_ALPHA_TOLERANCE and median |log ratio| <= REACHED_LOG_RATIO (NaN: False; a
+        spectrum holding NaN or inf: False)."""
+        return bool(self.unusable[0] == 0 and abs(self.fitted_alpha - self.target_alpha) <= REACHED_ALPHA_TOLERANCE
                     and self.median_abs_log_ratio <= REACHED_LOG_RATIO)
 
 
@@ -251,8 +256,14 @@ def target_score(spectrum: np.ndarray | Tensor, tau: int = 10, alpha: float = 1.
     the layer: a 500-wide layer is scored over ranks 12-500, a 2000-wide one over 12-2000. Measure the spectrum on
     held-out images (e.g. the test set), not on the images the basis was computed from.
     """
-    values = np.sort(np.asarray(spectrum.detach().cpu() if isinstance(spectrum, Tensor) else spectrum,
-                                dtype=np.float64))[::-1]
+    raw = np.asarray(spectrum.detach().cpu() if isinstance(spectrum, Tensor) else spectrum, dtype=np.float64)
+    finite = np.isfinite(raw)
+    top = float(np.max(np.abs(raw[finite]))) if finite.any() else 0.0
+    unusable = (int((~finite).sum()), int((raw[finite] < -1e-12 * top).sum()),
+                int((np.abs(raw[finite]) <= 1e-12 * top).sum()))
+    if not finite.all():  # never reached, and a NaN is never sorted in as the top eigenvalue
+        return TargetScore(math.nan, float(alpha), math.inf, (tau + 2, raw.size), unusable)
+    values = np.sort(raw)[::-1]
     n = values.size
     if not 0 <= tau < n - 2:
         raise ValueError(f"tau={tau} leaves fewer than 2 penalized ranks in a spectrum of {n} values")
@@ -268,4 +279,5 @@ def target_score(spectrum: np.ndarray | Tensor, tau: int = 10, alpha: float = 1.
         with np.errstate(divide="ignore", invalid="ignore"):
             distance = np.where(ratio > 0, np.abs(np.log(np.where(ratio > 0, ratio, 1.0))), np.inf)
         median = float(np.median(distance))
-    return TargetScore(fitted_alpha=fitted, target_alpha=float(alpha), median_abs_log_ratio=median, ranks=ranks)
+    return TargetScore(fitted_alpha=fitted, target_alpha=float(alpha), median_abs_log_ratio=median, ranks=ranks,
+                       unusable=unusable)

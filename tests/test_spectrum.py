@@ -327,3 +327,20 @@ def test_target_ratio_rank_by_rank() -> None:
         target_ratio(np.r_[n[:tau] ** -1.0, np.zeros(290)], tau, 1.0)
     with pytest.raises(ValueError, match="tau"):
         target_ratio(n[:5] ** -1.0, 4, 1.0)
+
+
+def test_target_score_counts_unusable_eigenvalues_and_never_reaches_with_nan() -> None:
+    import numpy as np
+
+    from onen.spectrum import target_score
+
+    exact = 5.0 * np.arange(1, 201, dtype=np.float64) ** -1.0
+    assert target_score(exact).reached and target_score(exact).unusable == (0, 0, 0)
+    zeros = exact.copy()
+    zeros[-3:] = 0.0
+    zeros[-4] = -1e-9  # below -1e-12 of the top: counted as negative
+    assert target_score(zeros).unusable == (0, 1, 3)
+    with_nan = exact.copy()
+    with_nan[50] = np.nan
+    score = target_score(with_nan)
+    assert score.unusable[0] == 1 and not score.reached and math.isnan(score.fitted_alpha)
