@@ -143,3 +143,23 @@ def random_tanh_network_spectra(sigma_w2: float, sigma_b2: float = 0.05, depth: 
         "neighbour_correlation": np.array(correlations),
         "projections": np.stack(projections),
     }
+
+
+def intrinsic_dimension(points: np.ndarray | torch.Tensor, k: int = 20, chunk: int = 1000) -> float:
+    """The dimension d of the manifold ``points`` [M, D] lie on, by Levina & Bickel's (2004) maximum-likelihood
+    estimator over each point's ``k`` nearest neighbours, averaged over points as MacKay & Ghahramani's correction
+    does (the mean of the inverse local estimates, inverted): 1 / mean_i [ (1 / (k - 1)) sum_{j<k} log(T_k(i) /
+    T_j(i)) ], T_j(i) the distance from point i to its j-th nearest neighbour among the others. Duplicate points
+    (zero distances) are left out of the average."""
+    x = torch.as_tensor(np.asarray(points), dtype=torch.float64)
+    if x.ndim != 2 or x.shape[0] <= k or k < 2:
+        raise ValueError(f"need points [M, D] with M > k >= 2, got shape {tuple(x.shape)} and k={k}")
+    inverse = []
+    for start in range(0, x.shape[0], chunk):
+        dist = torch.cdist(x[start:start + chunk], x)
+        dist[torch.arange(dist.shape[0]), torch.arange(start, start + dist.shape[0])] = float("inf")  # not itself
+        near = torch.topk(dist, k, dim=1, largest=False).values  # ascending T_1..T_k
+        usable = near[:, 0] > 0
+        logs = torch.log(near[usable, -1:] / near[usable, :-1])
+        inverse.append(logs.mean(dim=1))
+    return float(1.0 / torch.cat(inverse).mean())

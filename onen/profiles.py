@@ -54,8 +54,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "nearest": dict(lr=1e-2, beta=20.0),
         # the control chapter: shaped layers at these exponents; Vanilla stopped after these epochs traces its
         # accuracy-robustness frontier (with the profile's full-length Vanilla as its last point)
-        "control": dict(alphas=[0.5, 1.0, 1.5, 2.0, 3.0], frontier_epochs=[1, 2, 3],
-                        audit=dict(n_images=300, eps=(0.0, 0.05, 0.1, 0.2, 0.3), restarts=5, square_queries=150)),
+        # three shaped exponents and no audit at this scale: the chapter audits the paper-profile networks
+        "control": dict(alphas=[0.5, 1.0, 2.0], frontier_epochs=[1, 2], audit=None),
         # the estimator's calibration on the quick net's 1000-wide layer at its sizes (500 and 3000 images)
         "calibration": dict(dim=1000, sample_sizes=(3000, 20000), draws=2, coverage_alphas=(1.0,), coverage_draws=4,
                             boots=10),
@@ -351,12 +351,13 @@ def calibration_config(profile: str) -> "CalibrationConfig":
     return CalibrationConfig(**_check(profile)["calibration"])
 
 
-def control_audit(profile: str) -> "AuditConfig":
+def control_audit(profile: str) -> "AuditConfig | None":
     """The attack audit of the control chapter's networks (:class:`onen.audit.AuditConfig`), computed when they are
-    trained."""
+    trained; None where the profile audits none."""
     from .audit import AuditConfig
 
-    return AuditConfig(**_check(profile)["control"]["audit"])
+    settings = _check(profile)["control"]["audit"]
+    return None if settings is None else AuditConfig(**settings)
 
 
 def control_evaluation(profile: str) -> EvalConfig:
@@ -371,6 +372,8 @@ def control_audited(profile: str) -> dict[str, TrainConfig]:
     SpecReg-BN β=1 and the pair at the search's point closest to 1/n."""
     shallow_nets = shallow_variants(profile)
     near_vanilla, near = nearest_pair(profile)
+    if _check(profile)["control"]["audit"] is None:
+        return {}
     names = ["Vanilla", "Whitened", "SpecReg β=5", "SpecReg β=5 tracked", "SpecReg-BN β=1", near_vanilla, near]
     shaped = {n: c for n, c in control_variants(profile).items() if c.shape_after is not None}
     return {**shaped, **{n: shallow_nets[n] for n in names}}
@@ -385,7 +388,13 @@ def chapter_variants(chapter: str, profile: str) -> dict[str, tuple[TrainConfig,
     if chapter == "shallow":
         return {name: (cfg, ev) for name, cfg in shallow_variants(profile).items()}
     if chapter == "control":  # the shaped networks, the frontier, and the section-4.1 networks the audit retrains
-        return {name: (cfg, control_evaluation(profile) if name in control_audited(profile) else ev)
+        # bootstrap spectra for the shaped networks, and in the paper profile for every audited one (retrained there
+        # for its audit anyway); the quick profile's section-4.1 networks keep the shallow chapter's evaluation
+        def evaluated(name: str, cfg: TrainConfig) -> EvalConfig:
+            audited = name in control_audited(profile)
+            return control_evaluation(profile) if cfg.shape_after is not None or (audited and profile == "paper") \
+                else ev
+        return {name: (cfg, evaluated(name, cfg))
                 for name, cfg in {**control_variants(profile), **control_audited(profile)}.items()}
     if chapter == "deep_last_layer":
         makers = last_layer_variants

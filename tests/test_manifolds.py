@@ -108,3 +108,17 @@ def test_eigenvalues_descending_matches_numpy_and_keeps_threads():
     values = eigenvalues_descending(torch.from_numpy(sym))
     assert torch.get_num_threads() == threads
     np.testing.assert_allclose(values, np.sort(np.linalg.eigvalsh(sym))[::-1], rtol=1e-10, atol=1e-10)
+
+
+def test_intrinsic_dimension_of_flat_manifolds() -> None:
+    """Points uniform on a d-dimensional cube, embedded by a random rotation in 40 dimensions: the estimate is d."""
+    import numpy as np
+
+    from onen.manifolds import intrinsic_dimension
+
+    rng = np.random.default_rng(0)
+    for d in (2, 5, 8):
+        flat = rng.uniform(size=(3000, d))
+        rotation, _ = np.linalg.qr(rng.normal(size=(40, 40)))
+        embedded = np.concatenate([flat, np.zeros((3000, 40 - d))], axis=1) @ rotation
+        assert abs(intrinsic_dimension(embedded, k=20) - d) < 0.15 * d + 0.3

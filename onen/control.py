@@ -1,0 +1,405 @@
+"""The control chapter's analysis: exponents with intervals from a calibrated estimator, the shaped layers' check,
+Vanilla's accuracy-robustness frontier and the effects measured above it, the dose-response, and the audit.
+
+Everything here reads cached results (:class:`onen.cache.CachedResult`); nothing trains. The verdict words are those
+of :func:`onen.stats.verdict_from_interval`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from .cache import CachedResult
+from .calibration import Estimator, bootstrap_interval, nonpositive_count
+from .report import common_seeds, eps50, train_config
+from .spectrum import REACHED_ALPHA_TOLERANCE, REACHED_LOG_RATIO, target_ratio
+from .stats import bootstrap_se, combined_interval, eps_at_half_of_outcomes, t_interval, verdict_from_interval
+from .tables import Table
+
+Results = Mapping[str, Sequence[CachedResult]]
+
+# rank bands of the figure of where each spectrum misses its target (1-based, inclusive; clipped to the width)
+BANDS: tuple[tuple[int, int], ...] = ((12, 20), (50, 200), (500, 2000))
+
+
+def fmt_interval(mean: float, low: float, high: float, digits: int = 3) -> str:
+    """"m [l, h]", or "m" where the interval is undefined."""
+    if not np.isfinite(mean):
+        return "n/a"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# exponents
+
+
+def exponent(run: CachedResult, estimator: Estimator, layer: int = 0) -> tuple[float, float, float]:
+    """``estimator``'s exponent of a run's test-image spectrum and its 95% bootstrap interval over the test images
+    (from the stored ``spectrum_boot_<layer>``; NaN where the run stores none)."""
+    value = estimator.fit(run.arrays[f"spectrum_{layer}"])
+    key = f"spectrum_boot_{layer}"
+    low, high = bootstrap_interval(estimator, run.arrays[key]) if key in run.arrays else (math.nan, math.nan)
+    return value, low, high
+
+
+def seed_exponents(runs: Sequence[CachedResult], estimator: Estimator, layer: int = 0) -> np.ndarray:
+    """``estimator``'s exponent of each seed's test-image spectrum."""
+    return np.array([estimator.fit(r.arrays[f"spectrum_{layer}"]) for r in runs])
+
+
+def median_log_ratio(spectrum: np.ndarray, estimator: Estimator, tau: int, alpha: float) -> float:
+    """Median of |log(lambda_n / gamma_n)| over the estimator's window (gamma anchored at rank tau + 1, as Eq. 2);
+    inf where an eigenvalue there is not positive."""
+    ranks, ratio = target_ratio(spectrum, tau, alpha)
+    keep = (ranks >= estimator.lo) & (ranks <= estimator.hi)
+    ratio = ratio[keep]
+    if ratio.size == 0:
+        return math.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance = np.where(ratio > 0, np.abs(np.log(np.where(ratio > 0, ratio, 1.0))), np.inf)
+    return float(np.median(distance))
+
+
+@dataclass(frozen=True)
+class Check:
+    """A layer's spectrum against a target exponent, by the gate's estimator: the fitted exponent per seed, the
+    interval of their mean (t over seeds, or the first seed's bootstrap interval with one seed), the median
+    |log lambda/gamma| per seed, unusable eigenvalues (NaN, negative, zero) summed over seeds, and whether every
+    seed reached the target (|fitted - target| <= 0.1 and median <= log 2)."""
+
+    target: float
+    fitted: np.ndarray
+    low: float
+    high: float
+    log_ratio: np.ndarray
+    unusable: tuple[int, int, int]
+    reached: bool
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.fitted))
+
+
+def check(runs: Sequence[CachedResult], estimator: Estimator, target: float, tau: int = 10, layer: int = 0) -> Check:
+    """:class:`Check` of ``runs`` against the power law of exponent ``target`` anchored at rank tau + 1."""
+    fitted = seed_exponents(runs, estimator, layer)
+    ratios = np.array([median_log_ratio(r.arrays[f"spectrum_{layer}"], estimator, tau, target) for r in runs])
+    counts = [nonpositive_count(r.arrays[f"spectrum_{layer}"]) for r in runs]
+    unusable = tuple(int(sum(c[k] for c in counts)) for k in ("nan", "negative", "zero"))
+    if len(runs) > 1 and np.all(np.isfinite(fitted)):
+        _, low, high = t_interval(fitted)
+    else:
+        _, low, high = exponent(runs[0], estimator, layer)
+    reached = bool(unusable[0] == 0 and np.all(np.abs(fitted - target) <= REACHED_ALPHA_TOLERANCE)
+                   and np.all(ratios <= REACHED_LOG_RATIO))
+    return Check(float(target), fitted, low, high, ratios, unusable, reached)  # type: ignore[arg-type]
+
+
+def band_ratios(spectrum: np.ndarray, tau: int = 10, alpha: float = 1.0,
+                bands: Sequence[tuple[int, int]] = BANDS) -> np.ndarray:
+    """Median lambda_n / gamma_n in each rank band (NaN for a band past the spectrum's end)."""
+    ranks, ratio = target_ratio(spectrum, tau, alpha)
+    out = []
+    for lo, hi in bands:
+        keep = (ranks >= lo) & (ranks <= hi)
+        out.append(float(np.median(ratio[keep])) if keep.any() else math.nan)
+    return np.array(out)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Vanilla's frontier
+
+
+def _clean_and_eps50(correct: np.ndarray, eps: np.ndarray, images: np.ndarray | None = None) -> tuple[float, float]:
+    """(clean accuracy, PGD eps50) of per-image outcomes [n_eps, N] (row 0 at eps 0: the clean outcome), optionally
+    on a resample of the images."""
+    o = correct if images is None else correct[:, images]
+    return float(o[0].mean()), eps_at_half_of_outcomes(eps, o)
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """Vanilla's accuracy-robustness frontier: PGD eps50 as a function of clean accuracy, from Vanilla stopped after
+    different numbers of epochs. ``points`` holds each training length's runs (the seeds it has)."""
+
+    points: dict[int, list[CachedResult]]
+
+    def curve(self, images: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(accuracy, eps50) of each training length, mean over its seeds, sorted by accuracy (on a resample of the
+        attacked images if given)."""
+        acc, e50 = [], []
+        for runs in self.points.values():
+            pairs = [_clean_and_eps50(r.arrays["correct_pgd"], r.arrays["eps_pgd"], images) for r in runs]
+            acc.append(np.mean([p[0] for p in pairs]))
+            e50.append(np.mean([p[1] for p in pairs]))
+        order = np.argsort(acc)
+        return np.asarray(acc)[order], np.asarray(e50)[order]
+
+    def at(self, accuracy: float, images: np.ndarray | None = None) -> float:
+        """The frontier's eps50 at ``accuracy`` (linear in accuracy between its points); NaN outside their range."""
+        acc, e50 = self.curve(images)
+        if not acc[0] <= accuracy <= acc[-1]:
+            return math.nan
+        return float(np.interp(accuracy, acc, e50))
+
+    @property
+    def seeds(self) -> int:
+        return min(len(runs) for runs in self.points.values())
+
+
+@dataclass(frozen=True)
+class Effect:
+    """An eps50 effect per seed, with its 95% interval over seeds and test images (NaN seeds left out)."""
+
+    per_seed: np.ndarray
+    mean: float
+    low: float
+    high: float
+
+    @property
+    def n_seeds(self) -> int:
+        return int(np.isfinite(self.per_seed).sum())
+
+    def verdict(self, expected_sign: int) -> str:
+        return verdict_from_interval(self.n_seeds, self.mean, self.low, self.high, expected_sign)
+
+    def text(self, digits: int = 4) -> str:
+        return fmt_interval(self.mean, self.low, self.high, digits)
+
+
+def above_frontier(terms: Sequence[tuple[float, Sequence[CachedResult]]], frontier: Frontier,
+                   n_boot: int = 200, seed: int = 0) -> Effect:
+    """sum(sign * (eps50 - frontier(clean accuracy))) of networks paired by position (the caller pairs the seeds,
+    :func:`onen.report.common_seeds`): how much more robust than Vanilla at the same clean accuracy. The interval adds
+    the spread over seeds and a paired bootstrap over the attacked images (every network and the frontier's points
+    resampled alike)."""
+    n = min(len(runs) for _, runs in terms)
+
+    def contrast(images: np.ndarray | None) -> np.ndarray:
+        acc_f, e50_f = frontier.curve(images)
+        total = np.zeros(n)
+        for sign, runs in terms:
+            for s, r in enumerate(runs[:n]):
+                acc, e50 = _clean_and_eps50(r.arrays["correct_pgd"], r.arrays["eps_pgd"], images)
+                inside = acc_f[0] <= acc <= acc_f[-1]
+                total[s] += sign * (e50 - float(np.interp(acc, acc_f, e50_f)) if inside else math.nan)
+        return total
+
+    per_seed = contrast(None)
+    finite = per_seed[np.isfinite(per_seed)]
+    if finite.size == 0:
+        return Effect(per_seed, math.nan, math.nan, math.nan)
+    n_images = terms[0][1][0].arrays["correct_pgd"].shape[1]
+
+    def statistic(images: np.ndarray) -> float:
+        values = contrast(images)
+        return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+
+    image_se = bootstrap_se(statistic, n_images, n_boot=n_boot, seed=seed)
+    mean, low, high = combined_interval(finite, image_se if np.isfinite(image_se) else 0.0)
+    return Effect(per_seed, mean, low, high)
+
+
+def raw_effect(terms: Sequence[tuple[float, Sequence[CachedResult]]], n_boot: int = 200, seed: int = 0) -> Effect:
+    """sum(sign * eps50) of networks paired by position, with the same interval as :func:`above_frontier`."""
+    n = min(len(runs) for _, runs in terms)
+
+    def contrast(images: np.ndarray | None) -> np.ndarray:
+        total = np.zeros(n)
+        for sign, runs in terms:
+            for s, r in enumerate(runs[:n]):
+                total[s] += sign * _clean_and_eps50(r.arrays["correct_pgd"], r.arrays["eps_pgd"], images)[1]
+        return total
+
+    per_seed = contrast(None)
+    finite = per_seed[np.isfinite(per_seed)]
+    if finite.size == 0:
+        return Effect(per_seed, math.nan, math.nan, math.nan)
+    n_images = terms[0][1][0].arrays["correct_pgd"].shape[1]
+    image_se = bootstrap_se(lambda i: float(np.nanmean(contrast(i))), n_images, n_boot=n_boot, seed=seed)
+    mean, low, high = combined_interval(finite, image_se if np.isfinite(image_se) else 0.0)
+    return Effect(per_seed, mean, low, high)
+
+
+def contrast_pair(results: Results, treated: str, reference: str, frontier: Frontier) -> tuple[Effect, Effect]:
+    """(raw eps50 effect, effect above the frontier) of ``treated`` minus ``reference``, paired by seed."""
+    paired = common_seeds(results, [treated, reference])
+    terms = [(+1.0, paired[treated]), (-1.0, paired[reference])]
+    return raw_effect(terms), above_frontier(terms, frontier)
+
+
+def claims_table(results: Results, claims: Sequence[tuple[str, str, int, str]], frontier: Frontier,
+                 gate: Mapping[str, bool], caption: str) -> tuple[Table, dict[str, tuple[Effect, Effect]]]:
+    """Each claim (treated, reference, claimed sign, its words) judged twice: on the raw eps50 contrast and above
+    Vanilla's frontier. A claim about a 1/n layer (a name in ``gate``) is judged only where ``gate`` says the
+    treated network's layer passed its spectrum check; otherwise its verdict reads "not tested". Returns the table
+    and the effects by treated network."""
+    rows, effects = [], {}
+    for treated, reference, sign, words in claims:
+        if treated not in results or reference not in results or not common_seeds(results, [treated, reference])[treated]:
+            rows.append([words, treated, reference, "0", "missing", "", "missing", ""])
+            continue
+        raw, above = contrast_pair(results, treated, reference, frontier)
+        effects[treated] = (raw, above)
+        gated = treated in gate and not gate[treated]
+        verdict_raw = "not tested" if gated else raw.verdict(sign)
+        verdict_above = "not tested" if gated else above.verdict(sign)
+        rows.append([words, treated, reference, str(raw.n_seeds), raw.text(), verdict_raw, above.text(),
+                     verdict_above])
+    header = ["claim", "treated", "reference", "seeds", "Δ eps50 [95%]", "verdict", "Δ above frontier [95%]",
+              "verdict above frontier"]
+    notes = ["Δ: treated minus reference, PGD-40 eps50 in pixel units, paired by seed; intervals over seeds (t) and "
+             "the attacked test images (paired bootstrap).",
+             "above frontier: each network's eps50 minus Vanilla's eps50 at the same clean accuracy (its frontier); "
+             "n/a where a network's accuracy is outside the frontier's range.",
+             "not tested: the treated network's layer did not pass its spectrum check."]
+    return Table(header, rows, caption=caption, notes=notes), effects
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the dose-response
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Least-squares line of eps50 on the measured exponent over every (network, seed) point, with the slope's 95%
+    t-interval (n - 2 degrees of freedom)."""
+
+    slope: float
+    intercept: float
+    low: float
+    high: float
+    n_points: int
+
+
+def trend(alphas: np.ndarray, values: np.ndarray) -> Trend:
+    """:class:`Trend` of ``values`` on ``alphas`` (finite pairs only; NaN slope with fewer than 3)."""
+    from scipy import stats as _stats
+
+    x, y = np.asarray(alphas, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < 3 or np.ptp(x) == 0:
+        return Trend(math.nan, math.nan, math.nan, math.nan, int(x.size))
+    fit = _stats.linregress(x, y)
+    half = float(_stats.t.ppf(0.975, x.size - 2) * fit.stderr)
+    return Trend(float(fit.slope), float(fit.intercept), fit.slope - half, fit.slope + half, int(x.size))
+
+
+def scatter_points(results: Results, estimator: Estimator) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per network: (measured exponent, clean accuracy, PGD eps50), one entry per seed."""
+    out = {}
+    for name, runs in results.items():
+        alphas = seed_exponents(runs, estimator)
+        acc = np.array([r.meta["clean_accuracy"] for r in runs])
+        e50 = np.array([eps50(r) for r in runs])
+        out[name] = (alphas, acc, e50)
+    return out
+
+
+def central_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], colour_of: Mapping[str, str],
+                   frontier: Frontier | None, fitted: Trend | None, bound: float, shaped: Sequence[str]) -> Figure:
+    """Three panels: PGD eps50 and clean accuracy against the measured exponent (every seed a small dot, the mean
+    over seeds a large marker with its t-interval where there are 2 seeds or more; the shaped networks' trend;
+    the target 1 and the smoothness bound 1 + 2/d), then eps50 against clean accuracy with Vanilla's frontier."""
+    from .stats import t_interval as _t
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4))
+    for name, (alphas, acc, e50) in points.items():
+        colour = colour_of[name]
+        marker = "o" if name in shaped else "s"
+        for ax, y in ((axes[0], e50), (axes[1], acc)):
+            ax.scatter(alphas, y, s=10, color=colour, alpha=0.5)
+            finite = np.isfinite(y) & np.isfinite(alphas)
+            if finite.sum() >= 1:
+                mean = float(np.mean(y[finite]))
+                err = None
+                if finite.sum() >= 2:
+                    _, low, high = _t(y[finite])
+                    err = [[mean - low], [high - mean]]
+                ax.errorbar([np.mean(alphas[finite])], [mean], yerr=err, fmt=marker, color=colour, ms=7,
+                            capsize=3, label=name if ax is axes[0] else None)
+        axes[2].scatter(acc, e50, s=10, color=colour, alpha=0.5)
+        axes[2].plot([np.mean(acc)], [np.nanmean(e50)], marker, color=colour, ms=7)
+    if fitted is not None and np.isfinite(fitted.slope):
+        xs = np.linspace(*axes[0].get_xlim(), 50)
+        axes[0].plot(xs, fitted.intercept + fitted.slope * xs, color="0.3", lw=1, ls=":",
+                     label=f"trend of shaped nets: slope {fitted.slope:+.4f} [{fitted.low:+.4f}, {fitted.high:+.4f}]")
+    for ax in axes[:2]:
+        ax.axvline(1.0, color="k", ls="--", lw=1)
+        ax.axvline(bound, color="tab:red", ls="-.", lw=1)
+        ax.set_xlabel("measured α (gate estimator, test images)")
+    axes[0].set_ylabel("PGD-40 ε50 (pixels)")
+    axes[1].set_ylabel("clean accuracy")
+    if frontier is not None:
+        acc_f, e50_f = frontier.curve()
+        axes[2].plot(acc_f, e50_f, "k-", lw=1.5, label="Vanilla's frontier (stopped early)")
+        axes[2].legend(fontsize=7)
+    axes[2].set_xlabel("clean accuracy")
+    axes[2].set_ylabel("PGD-40 ε50 (pixels)")
+    axes[0].legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def band_figure(results: Results, colour_of: Mapping[str, str], targets: Mapping[str, float]) -> Figure:
+    """Median lambda_n / gamma_n per rank band (first seed's test spectrum), one group of bars per band, against each
+    network's own target exponent (``targets``)."""
+    fig, ax = plt.subplots(figsize=(12, 3.8))
+    names = list(results)
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        ratios = band_ratios(results[name][0].arrays["spectrum_0"], 10, targets[name])
+        ax.bar(np.arange(len(BANDS)) + i * width, ratios, width, color=colour_of[name], label=name)
+    ax.axhline(1.0, color="k", lw=1)
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(BANDS)) + 0.4 - width / 2)
+    ax.set_xticklabels([f"ranks {lo}-{hi}" for lo, hi in BANDS])
+    ax.set_ylabel("median λ_n / γ_n")
+    ax.legend(fontsize=6, ncol=4)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the audit
+
+
+def audit_table(audits: Mapping[str, Sequence[CachedResult]], eps: float, caption: str) -> Table:
+    """One row per audited network: seeds, clean accuracy, PGD-40 and the worst case over every attack at ``eps``
+    (mean over seeds), the attack that was strongest most often at that radius, the largest gap between PGD-40 and
+    the worst case over the grid, and the masking flags raised in any seed (with how many seeds raised each)."""
+    rows = []
+    for name, runs in audits.items():
+        k = int(np.argmin(np.abs(runs[0].arrays["eps"] - eps)))
+        clean = np.mean([r.meta["clean_accuracy"] for r in runs])
+        pgd = np.mean([r.arrays["pgd"][k] for r in runs])
+        worst = np.mean([r.arrays["worst"][k] for r in runs])
+        gap = max(float(np.max(r.arrays["pgd"] - r.arrays["worst"])) for r in runs)
+        attacks = [a for a in ("pgd", "pgd_restarts", "apgd_ce", "apgd_t", "square", "transfer")
+                   if a in runs[0].arrays]
+        strongest = [min(attacks, key=lambda a: float(r.arrays[a][k])) for r in runs]
+        raised: dict[str, int] = {}
+        for r in runs:
+            for flag, on in r.meta["flags"].items():
+                if on and flag != "any":
+                    raised[flag] = raised.get(flag, 0) + 1
+        flags = ", ".join(f"{f} ({c}/{len(runs)})" for f, c in sorted(raised.items())) or "none"
+        rows.append([name, str(len(runs)), f"{clean:.3f}", f"{pgd:.3f}", f"{worst:.3f}",
+                     max(set(strongest), key=strongest.count), f"{gap:.3f}", flags])
+    header = ["network", "seeds", "clean", f"PGD-40 at ε={eps:g}", f"worst case at ε={eps:g}", "strongest there",
+              "largest PGD − worst", "masking flags"]
+    return Table(header, rows, caption=caption)
+
+
+def train_config_of(run: CachedResult):  # noqa: ANN201 - re-exported for the chapter
+    """The :class:`~onen.config.TrainConfig` a run was trained with."""
+    return train_config(run)
