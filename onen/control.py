@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from .cache import CachedResult
 from .calibration import Estimator, bootstrap_interval, nonpositive_count
-from .report import common_seeds, eps50, train_config
+from .report import common_seeds, eps50, seed_of, train_config
 from .spectrum import REACHED_ALPHA_TOLERANCE, REACHED_LOG_RATIO, target_ratio
 from .stats import bootstrap_se, combined_interval, eps_at_half_of_outcomes, t_interval, verdict_from_interval
 from .tables import Table
@@ -46,7 +46,7 @@ def exponent(run: CachedResult, estimator: Estimator, layer: int = 0) -> tuple[f
     (from the stored ``spectrum_boot_<layer>``; NaN where the run stores none)."""
     value = estimator.fit(run.arrays[f"spectrum_{layer}"])
     key = f"spectrum_boot_{layer}"
-    low, high = bootstrap_interval(estimator, run.arrays[key]) if key in run.arrays else (math.nan, math.nan)
+    low, high = bootstrap_interval(estimator, run.arrays[key], value) if key in run.arrays else (math.nan, math.nan)
     return value, low, high
 
 
@@ -132,12 +132,13 @@ class Frontier:
 
     points: dict[int, list[CachedResult]]
 
-    def curve(self, images: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(accuracy, eps50) of each training length, mean over its seeds, sorted by accuracy (on a resample of the
-        attacked images if given)."""
+    def curve(self, images: np.ndarray | None = None, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(accuracy, eps50) of each training length, sorted by accuracy: that of ``seed`` where the length has it,
+        else the mean over its seeds (on a resample of the attacked images if given)."""
         acc, e50 = [], []
         for runs in self.points.values():
-            pairs = [_clean_and_eps50(r.arrays["correct_pgd"], r.arrays["eps_pgd"], images) for r in runs]
+            own = [r for r in runs if seed is not None and seed_of(r) == seed]
+            pairs = [_clean_and_eps50(r.arrays["correct_pgd"], r.arrays["eps_pgd"], images) for r in own or runs]
             acc.append(np.mean([p[0] for p in pairs]))
             e50.append(np.mean([p[1] for p in pairs]))
         order = np.argsort(acc)
@@ -169,6 +170,9 @@ class Effect:
         return int(np.isfinite(self.per_seed).sum())
 
     def verdict(self, expected_sign: int) -> str:
+        """:func:`onen.stats.verdict_from_interval`, or "outside the frontier" where no seed could be placed."""
+        if self.per_seed.size and self.n_seeds == 0:
+            return "outside the frontier"
         return verdict_from_interval(self.n_seeds, self.mean, self.low, self.high, expected_sign)
 
     def text(self, digits: int = 4) -> str:
@@ -178,16 +182,18 @@ class Effect:
 def above_frontier(terms: Sequence[tuple[float, Sequence[CachedResult]]], frontier: Frontier,
                    n_boot: int = 200, seed: int = 0) -> Effect:
     """sum(sign * (eps50 - frontier(clean accuracy))) of networks paired by position (the caller pairs the seeds,
-    :func:`onen.report.common_seeds`): how much more robust than Vanilla at the same clean accuracy. The interval adds
+    :func:`onen.report.common_seeds`): how much more robust than Vanilla at the same clean accuracy, each seed's
+    network against the frontier of the same seed where it exists (so a Vanilla on it has exactly 0), and NaN for a
+    seed whose accuracy lies outside the frontier's range. The interval adds
     the spread over seeds and a paired bootstrap over the attacked images (every network and the frontier's points
     resampled alike)."""
     n = min(len(runs) for _, runs in terms)
 
     def contrast(images: np.ndarray | None) -> np.ndarray:
-        acc_f, e50_f = frontier.curve(images)
         total = np.zeros(n)
         for sign, runs in terms:
             for s, r in enumerate(runs[:n]):
+                acc_f, e50_f = frontier.curve(images, seed_of(r))  # the frontier of the same seed where it exists
                 acc, e50 = _clean_and_eps50(r.arrays["correct_pgd"], r.arrays["eps_pgd"], images)
                 inside = acc_f[0] <= acc <= acc_f[-1]
                 total[s] += sign * (e50 - float(np.interp(acc, acc_f, e50_f)) if inside else math.nan)
