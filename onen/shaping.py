@@ -15,12 +15,12 @@ Like BatchNorm and :class:`~onen.whiten.Whiten`, it uses the batch's own mean an
 estimates in eval mode, so a prediction never depends on the rest of its batch; :func:`onen.training.recalibrate`
 recomputes the running estimates exactly for the final weights.
 
-Cost. The map is exact for every training batch: one float64 eigendecomposition of the batch covariance per step
-(1.6 s for a 2000-wide layer on one CPU core, about three times the rest of a step of the shallow net). Reusing
+Cost. The map is exact for every training batch: one float64 eigendecomposition of the batch covariance per step.
+``benchmarks/shaping_cost.py`` times a training step of the paper's shallow net with and without the layer
+(``benchmarks/results/shaping_cost_cpu.json``: 11 times Vanilla's step on one core of a loaded 2-core CPU). Reusing
 the eigenvectors of an earlier step does not work: the tail eigenvectors of a 3500-sample covariance of 2000
-features change from batch to batch, and gains that span three decades turn the small off-diagonal terms of a stale
-basis into eigenvalues off the target by up to a factor 20 (measured on a tanh layer; ``benchmarks/shaping_cost.py``
-times a step).
+features change from batch to batch, and gains that span decades turn the small off-diagonal terms of a stale basis
+into eigenvalues off the target by more than a factor 20 (the same benchmark measures it).
 
 Stability. The gradient of an eigendecomposition has 1 / (lambda_i - lambda_j) factors, and a 2000-wide tanh layer
 has many nearly equal eigenvalues, so backpropagating through ``eigh`` diverges. Here the map M = V diag(.) V^T is
