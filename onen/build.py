@@ -17,6 +17,7 @@ notebook re-executed elsewhere (nbval starts its kernel in ``book/``) still find
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import re
 import shutil
@@ -108,9 +109,24 @@ def use_this_interpreter(scratch: Path) -> None:
     os.environ["JUPYTER_PATH"] = os.pathsep.join([str(scratch)] + [p for p in [os.environ.get("JUPYTER_PATH")] if p])
 
 
+# Chapters that only read what the others computed: with several jobs they run after every other chapter has finished.
+LAST = ("reproduced",)
+# Seconds each chapter took in the quick profile on a 2-core CPU (the order in which several jobs start them, longest
+# first, so that the last to finish is a short one; a chapter not listed counts as 100 s)
+QUICK_SECONDS = {"audit": 593, "deep_last_layer": 359, "deep_all_layers": 323, "control": 250, "eigenbasis": 188,
+                 "shallow": 170, "corruptions": 64, "cifar": 58, "background": 27, "regularizer": 24}
+
+
 def execute(root: Path, chapters: Sequence[str] | None, profile: str, device: str, seeds: Sequence[int] | None,
-            results_dir: str | None) -> None:
-    """Convert and execute each chapter in place; print a table of wall times; stop at the first failure."""
+            results_dir: str | None, jobs: int = 1) -> None:
+    """Convert and execute each chapter in place; print a table of wall times; stop at the first failure.
+
+    ``jobs`` > 1 executes that many chapters at once, each kernel with one CPU thread (``OMP_NUM_THREADS=1``), the
+    chapters of :data:`LAST` after all others. Chapters that need the same network share it: its training holds a
+    lock on its checkpoint (:func:`onen.experiments.checkpoint_lock`), so the second waits and loads it. With one
+    thread per kernel every result is bitwise the one a single-threaded run computes."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     names = select(root, chapters)
     results = Path(results_dir or f"results/{profile}")
     results = results if results.is_absolute() else (root / results)
@@ -122,19 +138,43 @@ def execute(root: Path, chapters: Sequence[str] | None, profile: str, device: st
     os.environ["MPLBACKEND"] = INLINE_BACKEND
     os.environ["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
 
-    print(f"executing {len(names)} chapter(s), parameters {parameters}", flush=True)
+    print(f"executing {len(names)} chapter(s), parameters {parameters}"
+          + (f", {jobs} at once with one thread each" if jobs > 1 else ""), flush=True)
     times: list[tuple[str, float, str]] = []
+
+    def timed(name: str) -> None:
+        began = time.perf_counter()
+        try:
+            _execute_one(root, name, parameters)
+        except ChapterFailed:
+            times.append((name, time.perf_counter() - began, "FAILED"))
+            raise
+        times.append((name, time.perf_counter() - began, "ok"))
+
     with tempfile.TemporaryDirectory(prefix="onen-kernel-") as scratch:
         use_this_interpreter(Path(scratch))
-        for name in names:
-            began = time.perf_counter()
-            try:
-                _execute_one(root, name, parameters)
-            except ChapterFailed:
-                times.append((name, time.perf_counter() - began, "FAILED"))
-                _table(times)
-                raise
-            times.append((name, time.perf_counter() - began, "ok"))
+        try:
+            if jobs == 1:
+                for name in names:
+                    timed(name)
+            else:
+                saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+                os.environ.update({k: "1" for k in saved})  # the kernels inherit it
+                first = sorted((n for n in names if n not in LAST), key=lambda n: -QUICK_SECONDS.get(n, 100))
+                pool = concurrent.futures.ThreadPoolExecutor(jobs)
+                try:
+                    for future in concurrent.futures.as_completed([pool.submit(timed, n) for n in first]):
+                        future.result()  # the first failure stops the build (running chapters finish first)
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    for key, value in saved.items():
+                        os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+                for name in names:
+                    if name in LAST:
+                        timed(name)
+        except ChapterFailed:
+            _table(times)
+            raise
     _table(times)
 
 
@@ -255,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the profile's seeds")
     run.add_argument("--results-dir", default=None, help="default: results/<profile>")
     run.add_argument("--chapter", nargs="+", default=None, help="default: every chapter in _toc.yml")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="chapters executed at once, one CPU thread each (default 1: in order, every thread)")
     build = argparse.ArgumentParser(add_help=False)
     build.add_argument("--path-output", default=None, help="default: _build")
     commands.add_parser("execute", parents=[run], help="convert and execute the chapters")
@@ -273,7 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "list":
             print(" ".join(str(chapter_paths(root, n)[1].relative_to(root)) for n in toc_chapters(root)))
         if args.command in ("execute", "all"):
-            execute(root, args.chapter, args.profile, args.device, args.seeds, args.results_dir)
+            if args.jobs < 1:
+                parser.error(f"--jobs must be at least 1, got {args.jobs}")
+            execute(root, args.chapter, args.profile, args.device, args.seeds, args.results_dir, args.jobs)
         if args.command in ("html", "all"):
             html(root, args.path_output)
     except ChapterFailed:

@@ -63,3 +63,28 @@ def test_completed_needs_an_end_time_and_every_cell_completed(tmp_path: Path) ->
     nb.metadata.pop("papermill")
     nbformat.write(nb, path)
     assert not build.completed(path)  # never executed by papermill
+
+
+def test_several_jobs_run_chapters_at_once_with_one_thread_and_the_last_ones_after(
+        tmp_path: Path, kernel: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two jobs: both chapters run (each kernel with OMP_NUM_THREADS=1), and "reproduced" starts only after both
+    finished (it records the others' end stamps, which must exist when it runs)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/reproduced\n"
+                                   "  - file: book/a\n  - file: book/b\n", encoding="utf-8")
+    stamp = "import os, pathlib, time\nout = pathlib.Path(os.environ['STAMPS'])\n"
+    for name in ("a", "b"):
+        write_chapter(root, name, stamp + f"time.sleep(1)\n(out / '{name}').write_text(os.environ['OMP_NUM_THREADS'])")
+    write_chapter(root, "reproduced", stamp + "print(sorted(p.name for p in out.iterdir()))")
+    stamps = tmp_path / "stamps"
+    stamps.mkdir()
+    monkeypatch.setenv("STAMPS", str(stamps))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    build.execute(root, None, "quick", "cpu", None, str(tmp_path / "results"), jobs=2)
+    assert (stamps / "a").read_text() == (stamps / "b").read_text() == "1"
+    last = nbformat.read(root / "book" / "reproduced.ipynb", as_version=4)
+    assert "['a', 'b']" in str(last.cells[-1].outputs)
+    with pytest.raises(ValueError):
+        build.execute(root, None, "quick", "cpu", None, None, jobs=0)

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORD = Path(__file__).with_name("result_code_fingerprint.json")
 # every module whose code decides a number that the cache stores
 MODULES = ("attacks", "audit", "config", "corruption_eval", "corruptions", "data", "experiments", "features", "jacobian",
-           "models", "regularizers", "search", "spectrum", "training", "whiten")
+           "models", "regularizers", "search", "spectrum", "training", "whiten", "shaping", "calibration",
+           "calibration_run")
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:

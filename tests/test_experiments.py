@@ -36,16 +36,19 @@ def paper_entries() -> list[Path]:
 
 def test_committed_paper_results_are_intact_and_are_what_the_chapter_asks_for() -> None:
     """Every committed paper-profile result passes the cache's checksum, was trained on the paper's settings by a
-    network of sections 4.1-4.3 (any seed of the profile), and carries its provenance."""
+    network of sections 4.1-4.3 or of the control chapter (any seed of the profile), and carries its provenance."""
     entries = paper_entries()
     if not entries:
         pytest.skip("no paper-profile results committed")
     wanted = {}
     evaluation = profiles.evaluation("paper").to_dict()
-    for name, config in profiles.book_networks("paper").items():
+    networks = [(name, config, evaluation) for name, config in profiles.book_networks("paper").items()]
+    networks += [(f"control {name}", config, ev.to_dict())
+                 for name, (config, ev) in profiles.chapter_variants("control", "paper").items()]
+    for name, config, ev in networks:
         for seed in profiles.seeds("paper"):
             cfg = TrainConfig.from_dict({**config.to_dict(), "seed": seed})
-            wanted[json.dumps({"train": cfg.to_dict(), "eval": evaluation}, sort_keys=True)] = (name, seed)
+            wanted[json.dumps({"train": cfg.to_dict(), "eval": ev}, sort_keys=True)] = (name, seed)
     for json_path in entries:
         record = json.loads(json_path.read_text())
         loaded = _load(json_path.with_suffix(".npz"), json_path, record["config"])
