@@ -74,8 +74,10 @@ glue("control-profile", profile, display=False)
 # $\alpha \in \{0, 0.5, 1, 1.5, 2, 3\}$, sample them with as many images as the book measures networks with (10000
 # test images, 60000 training images), and fit each draw (`onen.calibration`). With $M$ images of an $N$-wide layer
 # the sample eigenvalues spread over the Marchenko-Pastur law {cite}`marchenko1967`: the top ones rise, the bottom
-# ones sink, and the last ranks bend down. The interval of every exponent is a percentile bootstrap over the images
-# {cite}`efron1993`; its coverage is measured here too.
+# ones sink, and the last ranks bend down. The interval of every exponent is a normal bootstrap interval over the
+# images {cite}`efron1993`: the estimate plus or minus 1.96 times the spread of the fits to resampled images (the
+# resamples' centre is not used, since repeating images spreads their spectra further than the sample's). Its
+# coverage is measured here too.
 #
 # **The gate's estimator is chosen by a rule fixed before any network is looked at:** among the estimators whose
 # absolute bias stays under 0.05 at every $\alpha$ in 0.5-2 with 10000 images, the one with the widest rank window
@@ -115,7 +117,8 @@ Table(["estimator", *[f"α={a:g}" for a in calib_config.coverage_alphas]],
 # an exactly white layer does not measure as $\alpha = 0$: the windows that reach the last ranks read it as
 # decaying, and unweighted fits over the whole layer are the most biased. Second, the bootstrap interval covers the
 # true exponent only where the bias is small against the interval's width: it measures how much another sample of
-# images would move the estimate, not how far the estimate is from the layer.
+# images would move the estimate, not how far the estimate is from the layer. The bias table is the yardstick for
+# the latter, and the spectrum check's tolerance of 0.1 is set well above the gate's bias.
 
 # %% [markdown]
 # ## The section-4.1 networks under each estimator
@@ -296,22 +299,24 @@ dose_table
 # ## The paper's claims, judged with the spectrum under control
 #
 # C1 asks whether a $1/n$ layer beats Vanilla; with the shaped layer it is tested on a network that passes the
-# check by measurement. "1/n rather than any smoother spectrum" sets the $\alpha = 1$ layer against the steeper
-# shaped ones. C2 (whitening hurts) is judged on the Whitened network and on the flattest shaped layer. The penalty
-# networks of section 4.1 are judged again above the frontier: a method whose robustness only matches what the same
-# loss of accuracy buys Vanilla sits on the frontier.
+# check by measurement. "1/n rather than any smoother spectrum" sets the $\alpha = 1$ layer against a steeper shaped
+# one. C2 (whitening hurts) is judged on the Whitened network and on the flattest shaped layer. Every claim of
+# section 4.1 ({doc}`shallow`) is judged again, raw and above the frontier: a method whose robustness only matches
+# what the same loss of accuracy buys Vanilla sits on the frontier. The frontier is Vanilla's at learning rate
+# $10^{-3}$, so for the pair at $10^{-2}$ and for the BatchNorm pair it is a common yardstick rather than their own.
 
 # %% tags=["hide-input"]
 claims = [(profiles.shaped_name(1.0), "Vanilla", +1, "C1: a 1/n layer is more robust than Vanilla"),
           (profiles.shaped_name(1.0), profiles.shaped_name(2.0), +1, "1/n rather than a smoother α=2"),
-          ("Whitened", "Vanilla", -1, "C2: whitening hurts"),
-          (profiles.shaped_name(0.5), "Vanilla", -1, "C2 (shaped): a flat α=0.5 layer hurts"),
-          *[(n, "Vanilla", +1, f"{n} is more robust") for n in ("SpecReg β=5", "SpecReg β=5 tracked")],
-          ("SpecReg β=20 tracked lr=1e-02", "Vanilla lr=1e-02", +1, "the 4.1 network nearest 1/n is more robust")]
-results_all = {**all_results, "Vanilla lr=1e-02": shallow_runs.get("Vanilla lr=1e-02", []),
+          (profiles.shaped_name(0.5), "Vanilla", -1, "C2 (shaped): a flatter α=0.5 layer hurts"),
+          *[(t, r, sign, f"4.1: {t} {'beats' if sign > 0 else 'is below'} {r}")
+            for t, r, sign in profiles.shallow_claims("paper")]]
+results_all = {**all_results, **shallow_runs,
                profiles.shaped_name(2.0): shaped_runs.get(profiles.shaped_name(2.0), [])}
-# claims about a 1/n layer are gated on its check; the penalty networks' claims are about the method
-gate_pass = {**passes, "SpecReg β=20 tracked lr=1e-02": False}
+# a claim about a 1/n layer is gated on its layer's check (shaped: by its own target; penalized: by 1/n); the Whitened
+# network is judged as whitening, not as a 1/n layer
+gate_pass = {**passes, **{t: control.check(shallow_runs[t], gate, 1.0).reached
+                          for t, _, sign in profiles.shallow_claims("paper") if t in shallow_runs and t != "Whitened"}}
 if frontier is not None:
     claim_table, claim_effects = control.claims_table(results_all, claims, frontier, gate_pass,
                                                       "The paper's claims, raw and above Vanilla's frontier")
@@ -319,7 +324,9 @@ if frontier is not None:
 else:
     claim_table, verdicts = Markdown("Vanilla's frontier is not computed yet."), {}
 glue("control-c1", verdicts.get(claims[0][3], "missing"), display=False)
-glue("control-c2", verdicts.get(claims[2][3], "missing"), display=False)
+glue("control-c2", verdicts.get("4.1: Whitened is below Vanilla", "missing"), display=False)
+glue("control-c2-above", claim_table.rows[[c[3] for c in claims].index("4.1: Whitened is below Vanilla")][7]
+     if verdicts else "missing", display=False)
 claim_table
 
 # %% [markdown]
@@ -361,7 +368,8 @@ control.audit_table(audits, 0.1, "Attack audit, paper profile (mean over the aud
 # - **Shaped layers** set the spectrum exactly in training and hold it on test images, at a cost of one float64
 #   eigendecomposition per step.
 # - **C1 with the spectrum under control:** {glue:text}`control-c1`. **C2, whitening hurts:**
-#   {glue:text}`control-c2`. Both verdicts follow the rule above; "not enough seeds" means the paper-scale networks
-#   needed for an interval are not all computed yet (the status table lists them).
+#   {glue:text}`control-c2` raw, {glue:text}`control-c2-above` above the frontier. The verdicts follow the rule
+#   above; "not enough seeds" means the paper-scale networks needed for an interval are not all computed yet (the
+#   status table lists them), "outside the frontier" that a network is more accurate than any Vanilla measured.
 # - Every effect is also given above Vanilla's frontier, and the audit table says which $\epsilon_{50}$ hold up
 #   against stronger attacks.

@@ -17,7 +17,7 @@ import numpy as np
 from .cache import CachedResult, cached, lookup
 from .calibration import Estimator, calibrate, choose_gate, coverage, standard_estimators
 
-MEASURES = "calibration-v2"  # v2: coverage of the basic bootstrap interval
+MEASURES = "calibration-v3"  # v3: coverage of the normal bootstrap interval
 
 
 @dataclasses.dataclass(frozen=True)

@@ -70,14 +70,12 @@ def test_known_exponents_recovered_with_many_samples() -> None:
     assert rows and all(abs(r.bias) < 0.03 for r in rows)
 
 
-def test_bootstrap_interval_is_the_basic_interval() -> None:
+def test_bootstrap_interval_is_the_estimate_plus_minus_the_resamples_spread() -> None:
     rng = np.random.default_rng(2)
     spectra = np.stack([population(a, 100) for a in rng.normal(1.1, 0.1, 200)])
     fits = Estimator("1/n", 11, 100).fit_many(spectra)
     low, high = bootstrap_interval(Estimator("1/n", 11, 100), spectra, estimate=1.0)
-    q_low, q_high = np.percentile(fits, [2.5, 97.5])
-    assert (low, high) == pytest.approx((2.0 - q_high, 2.0 - q_low))
-    assert low < 1.0 - 0.05  # resamples shifted up by 0.1 move the interval down: the correction for that shift
+    assert (low, high) == pytest.approx((1.0 - 1.959964 * fits.std(ddof=1), 1.0 + 1.959964 * fits.std(ddof=1)))
     assert math.isnan(bootstrap_interval(Estimator("1/n", 11, 100), spectra, estimate=math.nan)[0])
 
 
@@ -91,21 +89,16 @@ def test_resampled_spectra_are_spectra_of_resampled_images() -> None:
     np.testing.assert_allclose(boot, expected, rtol=1e-5)
 
 
-def test_basic_interval_covers_where_the_percentile_interval_misses() -> None:
-    """A window ending at the layer's last rank is biased by sampling; resamples are biased further in the same
-    direction. The percentile interval of the resamples' fits then misses the true exponent, and the basic interval,
-    reflected about the estimate, covers it (here in most draws, and in the one drawn by hand below)."""
+def test_coverage_is_near_nominal_without_bias_and_low_with_it() -> None:
+    """Away from the layer's last ranks and with 1000 samples per dimension the interval covers the true exponent
+    most of the time; a window ending at the last rank, where sampling bends the spectrum down, is biased by more
+    than its interval's half-width, and misses."""
     interior, edge = Estimator("1/n", 2, 20), Estimator("1/n", 11, 40)
-    share = coverage([interior, edge], 1.0, dim=40, n_samples=4000, draws=8, boots=20, seed=0)
-    assert share.shape == (2,) and np.all(share >= 0.6)
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(4000, 40, generator=generator) * torch.from_numpy(np.sqrt(population(1.0, 40))).float()
-    boot = resampled_spectra(x, 40, generator)
-    estimate = edge.fit(np.sort(np.linalg.eigvalsh(np.cov(x.double().numpy(), rowvar=False)))[::-1])
-    percentile = np.percentile(edge.fit_many(boot), [2.5, 97.5])
-    low, high = bootstrap_interval(edge, boot, estimate)
-    assert not percentile[0] <= 1.0 <= percentile[1]
-    assert low <= 1.0 <= high
+    share = coverage([interior, edge], 1.0, dim=40, n_samples=40000, draws=8, boots=20, seed=0)
+    assert share.shape == (2,) and np.all((share >= 0) & (share <= 1))
+    assert share[0] >= 0.6
+    few = coverage([edge], 1.0, dim=40, n_samples=4000, draws=6, boots=20, seed=0)
+    assert few[0] <= 0.34
 
 
 def test_gate_rule() -> None:
