@@ -14,11 +14,14 @@ from .spectrum import covariance, eigenspectrum, fit_power_law, layer_covariance
 from .config import EvalConfig, TrainConfig
 from .training import History, evaluate_accuracy, resolve_device, train
 from .whiten import Whiten
+from .shaping import SpectrumShaping
+from .calibration import Estimator
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CNN", "MLP", "Classifier", "EvalConfig", "History", "Split", "SpectralRegularizer", "TrainConfig", "Whiten", "accuracy",
+    "CNN", "MLP", "Classifier", "Estimator", "EvalConfig", "History", "Split", "SpectralRegularizer", "SpectrumShaping",
+    "TrainConfig", "Whiten", "accuracy",
     "build_model", "capture", "covariance", "eigenspectrum", "evaluate_accuracy", "fgsm", "fit_power_law",
     "gaussian_noise", "jacobian_norm_sq", "layer_covariances", "layer_spectra", "load", "load_fashion_mnist",
     "load_mnist", "pgd", "resolve_device", "robustness_curve", "select_layers", "spectral_penalty", "train",
