@@ -409,3 +409,94 @@ def audit_table(audits: Mapping[str, Sequence[CachedResult]], eps: float, captio
 def train_config_of(run: CachedResult):  # noqa: ANN201 - re-exported for the chapter
     """The :class:`~onen.config.TrainConfig` a run was trained with."""
     return train_config(run)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the paper profile's committed networks, loaded once for the control chapter and the verdicts chapter
+
+
+NEAR_SECTION = ("Vanilla", "Whitened", "SpecReg β=5", "SpecReg β=5 tracked", "SpecReg-BN β=1",
+                "SpecReg β=20 tracked lr=1e-02")
+
+
+@dataclass
+class PaperControl:
+    """What the paper profile has committed for the control chapter, and the claims judged on it.
+
+    shallow: section 4.1's networks; shaped: the shaped networks (control evaluation); frontier_runs: Vanilla stopped
+    early; status: one row per control network ("CPU"/"GPU"/"missing" per seed); frontier: Vanilla's frontier
+    (None with fewer than two training lengths); passes: per shaped network and per penalized 4.1 network, whether
+    its layer passes the check by ``gate`` against its own target; claims: the claims table and its verdicts."""
+
+    gate: Estimator
+    shallow: dict[str, list[CachedResult]]
+    shaped: dict[str, list[CachedResult]]
+    frontier_runs: dict[str, list[CachedResult]]
+    status: list[list[str]]
+    frontier: Frontier | None
+    passes: dict[str, bool]
+    claims: list[tuple[str, str, int, str]]
+    table: Table | None
+    verdicts: dict[str, tuple[str, str]]
+
+
+def paper_claims(shaped_name) -> list[tuple[str, str, int, str]]:  # noqa: ANN001 - profiles.shaped_name
+    """The claims the control chapter judges: C1 on the shaped 1/n layer, 1/n against a smoother shaped layer, C2 on
+    the flatter shaped layer, then every claim of section 4.1 (:func:`onen.profiles.shallow_claims`)."""
+    from . import profiles
+
+    return [(shaped_name(1.0), "Vanilla", +1, "C1: a 1/n layer is more robust than Vanilla"),
+            (shaped_name(1.0), shaped_name(2.0), +1, "1/n rather than a smoother α=2"),
+            (shaped_name(0.5), "Vanilla", -1, "C2 (shaped): a flatter α=0.5 layer hurts"),
+            *[(t, r, sign, f"4.1: {t} {'beats' if sign > 0 else 'is below'} {r}")
+              for t, r, sign in profiles.shallow_claims("paper")]]
+
+
+def paper_control(gate: Estimator) -> PaperControl:
+    """Load the committed paper-profile networks (never trains) and judge :func:`paper_claims` on them, raw and above
+    Vanilla's frontier. A claim about a 1/n layer is gated on its layer's check by ``gate`` (a shaped layer against
+    its own exponent, a penalized one against 1); the Whitened network is judged as whitening."""
+    from . import profiles
+    from .experiments import stored_seeds
+
+    folder, seeds = str(profiles.committed_results("paper")), profiles.seeds("paper")
+    shallow, _ = stored_seeds(profiles.shallow_variants("paper"), profiles.evaluation("paper"), seeds, folder)
+    variants = profiles.control_variants("paper")
+    shaped_cfg = {n: c for n, c in variants.items() if c.shape_after is not None}
+    shaped, shaped_rows = stored_seeds(shaped_cfg, profiles.control_evaluation("paper"), seeds, folder)
+    early = {n: c for n, c in variants.items() if c.shape_after is None}
+    frontier_runs, frontier_rows = stored_seeds(early, profiles.evaluation("paper"), seeds, folder)
+    points = {variants[n].epochs: runs for n, runs in frontier_runs.items()}
+    if "Vanilla" in shallow:
+        points[profiles.shallow_variants("paper")["Vanilla"].epochs] = list(shallow["Vanilla"])
+    frontier = Frontier(points) if len(points) >= 2 else None
+    passes = {n: check(runs, gate, shaped_cfg[n].shape_alpha, tau=shaped_cfg[n].tau).reached
+              for n, runs in shaped.items()}
+    passes.update({t: check(shallow[t], gate, 1.0).reached for t, _, _ in profiles.shallow_claims("paper")
+                   if t in shallow and t != "Whitened"})
+    claims = paper_claims(profiles.shaped_name)
+    table, verdicts = None, {}
+    if frontier is not None:
+        everyone = {**shallow, **shaped, **{profiles.shaped_name(a): shaped.get(profiles.shaped_name(a), [])
+                                            for a in (0.5, 1.0, 2.0)}}
+        table, _ = claims_table(everyone, claims, frontier, passes,
+                                "The paper's claims, raw and above Vanilla's frontier (paper profile)")
+        verdicts = {c[3]: (row[5], row[7]) for c, row in zip(claims, table.rows)}
+    return PaperControl(gate, shallow, shaped, frontier_runs, shaped_rows + frontier_rows, frontier, passes, claims,
+                        table, verdicts)
+
+
+def calibration_and_gate(profile: str, results_dir: str) -> tuple[object, CachedResult, Estimator, bool]:
+    """The paper profile's committed calibration where it exists, else ``profile``'s own (computed under
+    ``results_dir`` when missing), and the gate's estimator it chose: (config, result, gate, whether the rule found
+    one; if not, the figures' 1/n-weighted fit over ranks 11-500 stands in)."""
+    from . import profiles
+    from .calibration_run import calibration_result, gate_of, stored_calibration
+
+    config = profiles.calibration_config("paper")
+    result = stored_calibration(config, str(profiles.committed_results("paper")))
+    if result is None:
+        config = profiles.calibration_config(profile)
+        result = calibration_result(config, results_dir)
+    chosen = gate_of(result)
+    return config, result, chosen or Estimator("1/n", 11, 500), chosen is not None
