@@ -278,6 +278,9 @@ report.claims_table(paper_found, profiles.shallow_claims("paper"),
 # sets the spectrum by construction and judges the claims again, on committed paper-profile networks, by an estimator
 # chosen from its calibration ({glue:text}`reproduced-gate`), each effect raw and above Vanilla's
 # accuracy-robustness frontier. A 1/n claim is tested only where the layer passes its check by that estimator.
+# Only the shallow network has a frontier so far: the verdicts of sections 4.2-4.3, of the corruptions and of
+# CIFAR-10 are raw, and an effect there that comes with lower clean accuracy may be no more than what that accuracy
+# buys.
 
 # %%
 _, _, control_gate, _ = control.calibration_and_gate(profile, results_dir)

@@ -1,0 +1,104 @@
+"""The control chapter's analysis on hand-built cached runs: the spectrum check, the rank bands, Vanilla's frontier
+and effects above it (against values worked out by hand), the dose-response trend (against numpy's polyfit)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from onen import control
+from onen.cache import CachedResult
+from onen.calibration import Estimator
+from onen.config import TrainConfig
+
+EPS = np.array([0.0, 0.1, 0.2, 0.3])
+
+
+def outcomes(n: int, correct_per_eps: list[int]) -> np.ndarray:
+    """[len(EPS), n] booleans: the first k images correct at each radius (nested, as an attack's are)."""
+    return np.stack([np.arange(n) < k for k in correct_per_eps])
+
+
+def run(seed: int, correct: np.ndarray, spectrum: np.ndarray | None = None, epochs: int = 50,
+        boot: np.ndarray | None = None) -> CachedResult:
+    config = TrainConfig(widths=[40], epochs=epochs, seed=seed)
+    acc = correct.mean(axis=1)
+    arrays = {"eps_pgd": EPS, "acc_pgd": acc, "correct_pgd": correct,
+              "spectrum_0": spectrum if spectrum is not None else np.arange(1, 41, dtype=float) ** -1.0}
+    if boot is not None:
+        arrays["spectrum_boot_0"] = boot
+    return CachedResult(arrays=arrays, meta={"clean_accuracy": float(acc[0])},
+                        provenance={"config": {"train": config.to_dict()}, "seed": seed})
+
+
+def test_check_passes_an_exact_target_and_counts_zeros() -> None:
+    exact = [run(s, outcomes(10, [10, 5, 0, 0]), spectrum=3.0 * np.arange(1, 41, dtype=float) ** -1.5)
+             for s in range(3)]
+    c = control.check(exact, Estimator("1/n", 11, 40), 1.5)
+    assert c.reached and np.allclose(c.fitted, 1.5) and np.allclose(c.log_ratio, 0.0, atol=1e-12)
+    assert control.check(exact, Estimator("1/n", 11, 40), 1.0).reached is False  # 0.5 away from 1
+    zeroed = np.arange(1, 41, dtype=float) ** -1.5
+    zeroed[-2:] = 0.0
+    c = control.check([run(0, outcomes(10, [10, 5, 0, 0]), spectrum=zeroed)], Estimator("1/n", 11, 40), 1.5)
+    assert c.unusable == (0, 0, 2)
+
+
+def test_band_ratios_of_a_steeper_power_law() -> None:
+    """An n^-2 spectrum against the 1/n target anchored at rank 11: lambda_n / gamma_n = 11 / n, so the median of
+    each band is 11 over the band's median rank."""
+    spectrum = np.arange(1, 2001, dtype=float) ** -2.0
+    expected = [11 / np.median(np.arange(12, 21)), 11 / np.median(np.arange(50, 201)),
+                11 / np.median(np.arange(500, 2001))]
+    np.testing.assert_allclose(control.band_ratios(spectrum), expected, rtol=1e-12)
+
+
+def test_frontier_and_the_effect_above_it_by_hand() -> None:
+    """Vanilla at 1 epoch: clean 0.6, eps50 at the first radius where accuracy halves; at 50 epochs: clean 1.0. The
+    frontier is linear in accuracy between them; a network at clean 0.8 is measured against its midpoint."""
+    n = 100
+    early = run(0, outcomes(n, [60, 30, 0, 0]), epochs=1)   # eps50: 0.3 reached at eps 0.1 exactly -> 0.1
+    late = run(0, outcomes(n, [100, 75, 25, 0]), epochs=50)  # 0.5 between 0.75 (0.1) and 0.25 (0.2) -> 0.15
+    frontier = control.Frontier({1: [early], 50: [late]})
+    assert frontier.at(0.8) == pytest.approx(0.125)
+    assert math.isnan(frontier.at(0.5))  # below the frontier's range
+    treated = run(0, outcomes(n, [80, 60, 20, 0]))  # 0.4 between 0.6 (0.1) and 0.2 (0.2) -> 0.15
+    effect = control.above_frontier([(+1.0, [treated])], frontier, n_boot=50)
+    assert effect.per_seed[0] == pytest.approx(0.15 - 0.125)
+    assert effect.n_seeds == 1 and effect.verdict(+1) == "not enough seeds"
+    assert control.above_frontier([(+1.0, [late])], frontier, n_boot=20).per_seed[0] == pytest.approx(0.0)
+    outside = control.above_frontier([(+1.0, [run(0, outcomes(n, [40, 10, 0, 0]))])], frontier, n_boot=20)
+    assert outside.verdict(+1) == "outside the frontier"
+
+
+def test_raw_effect_is_the_eps50_difference_with_an_interval_over_seeds() -> None:
+    n = 100
+    better = [run(s, outcomes(n, [100, 80 - s, 40, 0])) for s in range(3)]
+    worse = [run(s, outcomes(n, [100, 40 + s, 0, 0])) for s in range(3)]
+    effect = control.raw_effect([(+1.0, better), (-1.0, worse)], n_boot=50)
+    by_hand = []
+    for s in range(3):
+        e_better = 0.1 + (0.8 - s / 100 - 0.5) / (0.8 - s / 100 - 0.4) * 0.1
+        e_worse = 0.0 + (1.0 - 0.5) / (1.0 - (0.40 + s / 100)) * 0.1
+        by_hand.append(e_better - e_worse)
+    np.testing.assert_allclose(effect.per_seed, by_hand)
+    assert effect.low < effect.mean < effect.high and effect.verdict(+1) == "reproduced"
+
+
+def test_trend_matches_polyfit() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 3, 15)
+    y = 0.02 - 0.004 * x + rng.normal(0, 0.001, 15)
+    fitted = control.trend(x, y)
+    slope, intercept = np.polyfit(x, y, 1)
+    assert fitted.slope == pytest.approx(slope) and fitted.intercept == pytest.approx(intercept)
+    assert fitted.low < slope < fitted.high < 0
+    assert math.isnan(control.trend(np.array([1.0, 1.0, 1.0]), np.array([0.1, 0.2, 0.3])).slope)
+
+
+def test_exponent_interval_comes_from_the_stored_bootstrap() -> None:
+    spectra = np.stack([np.arange(1, 41, dtype=float) ** -a for a in (0.9, 1.0, 1.1, 1.0)])
+    value, low, high = control.exponent(run(0, outcomes(10, [10, 5, 0, 0]), boot=spectra), Estimator("1/n", 11, 40))
+    assert value == pytest.approx(1.0) and low < 1.0 < high
+    assert math.isnan(control.exponent(run(0, outcomes(10, [10, 5, 0, 0])), Estimator("1/n", 11, 40))[1])
