@@ -10,9 +10,11 @@ stored as two files under ``<results_dir>/<name>/``:
 
 ``<hash>`` is :func:`config_hash` of the configuration, which includes :data:`CODE_VERSION`, so bumping it after a
 change that affects results makes every old entry a miss. Both files are written to a temporary name and renamed,
-the json last: a json file exists only if its npz was complete. On load, a json that does not parse, an npz whose
-checksum differs or a stored configuration that differs from the requested one is reported with a warning and
-recomputed; a damaged entry is never used.
+the json last: a json file exists only if its npz was complete. The json also holds ``record_sha256``, a checksum
+of its own configuration, values, provenance and npz checksum. On load, a json that does not parse, a record or an
+npz whose checksum differs, or a stored configuration that differs from the requested one is reported with a warning
+naming the file and recomputed; a damaged or edited entry is never used. ``python -m onen.cache seal DIR`` adds the
+record checksum to entries written before it existed (after checking their npz).
 """
 
 from __future__ import annotations
@@ -110,6 +112,14 @@ def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
         raise
 
 
+RECORD_FIELDS = ("config", "meta", "provenance", "npz_sha256")
+
+
+def record_digest(record: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of a cache record's configuration, values, provenance and npz checksum."""
+    return hashlib.sha256(_canonical({k: record[k] for k in RECORD_FIELDS}).encode()).hexdigest()
+
+
 def _load(npz_path: Path, json_path: Path, config: Mapping[str, Any]) -> CachedResult | None:
     """The stored result, or None (with a warning naming the file) if it is missing, damaged or for another config."""
     if not json_path.exists():
@@ -122,6 +132,10 @@ def _load(npz_path: Path, json_path: Path, config: Mapping[str, Any]) -> CachedR
                                                    record["npz_sha256"])
     except (OSError, ValueError, KeyError, TypeError) as err:
         warnings.warn(f"unreadable cache file {json_path} ({err!r}); recomputing", stacklevel=3)
+        return None
+    if record.get("record_sha256") != record_digest(record):
+        why = "has no record checksum" if "record_sha256" not in record else "was changed after it was written"
+        warnings.warn(f"cache file {json_path} {why}; recomputing", stacklevel=3)
         return None
     # Compare through JSON so that tuples and lists, or int keys and str keys, compare as they were stored.
     if _canonical(stored_config) != _canonical(json.loads(_canonical(dict(config)))):
@@ -205,9 +219,38 @@ def cached(name: str, config: Mapping[str, Any], compute: Compute, results_dir: 
     _atomic_write(npz_path, lambda f: np.savez_compressed(f, **arrays), "wb")
     record = {"config": provenance["config"], "meta": meta, "provenance": provenance,
               "npz_sha256": sha256_file(npz_path)}
+    record["record_sha256"] = record_digest(record)
     _atomic_write(json_path, lambda f: f.write(json.dumps(record, indent=1, sort_keys=True)), "w")
 
     # Hand back what a later load would return, so a first run and a rerun see the same values and dtypes.
     with np.load(npz_path, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     return CachedResult(arrays=arrays, meta=meta, provenance=provenance)
+
+
+def seal(folder: str | os.PathLike) -> list[Path]:
+    """Add ``record_sha256`` to every entry under ``folder`` (recursively) that has none, after checking that its
+    npz matches its checksum; returns the sealed json files. An entry whose npz does not match is left as it is
+    (and stays unusable)."""
+    sealed = []
+    for json_path in sorted(Path(folder).rglob("*.json")):
+        record = json.loads(json_path.read_text(encoding="utf-8"))
+        if "record_sha256" in record or not {"config", "meta", "provenance", "npz_sha256"} <= set(record):
+            continue
+        npz_path = json_path.with_suffix(".npz")
+        if not npz_path.exists() or sha256_file(npz_path) != record["npz_sha256"]:
+            warnings.warn(f"cache file {npz_path} is missing or does not match its checksum; not sealed")
+            continue
+        record["record_sha256"] = record_digest(record)
+        _atomic_write(json_path, lambda f: f.write(json.dumps(record, indent=1, sort_keys=True)), "w")
+        sealed.append(json_path)
+    return sealed
+
+
+if __name__ == "__main__":  # python -m onen.cache seal results/paper
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "seal":
+        raise SystemExit("usage: python -m onen.cache seal RESULTS_DIR")
+    for path in seal(sys.argv[2]):
+        print(f"sealed {path}")

@@ -213,3 +213,34 @@ def test_cache_files_are_readable_by_others_under_a_usual_umask(tmp_path):
         os.umask(old)
     for path in (tmp_path / "runs").iterdir():
         assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def test_an_edited_value_in_the_json_is_reported_by_name_and_never_used(tmp_path):
+    count = Counter()
+    cached("runs", CONFIG, count, tmp_path)
+    _, js = entry(tmp_path)
+    record = json.loads(js.read_text())
+    record["meta"]["n"] = record["meta"].get("n", 0) + 1  # a value changed by hand; the npz is untouched
+    js.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match=f"{js.name}.*changed after it was written"):
+        assert lookup("runs", CONFIG, tmp_path) is None
+    with pytest.warns(UserWarning, match="changed after it was written"):
+        cached("runs", CONFIG, count, tmp_path)
+    assert count.calls == 2  # recomputed, not used
+
+
+def test_seal_adds_the_record_checksum_to_an_old_entry_only_if_its_npz_is_intact(tmp_path):
+    cached("runs", CONFIG, Counter(), tmp_path)
+    npz, js = entry(tmp_path)
+    record = json.loads(js.read_text())
+    digest = record.pop("record_sha256")
+    js.write_text(json.dumps(record))  # as written before the record checksum existed
+    with pytest.warns(UserWarning, match="has no record checksum"):
+        assert lookup("runs", CONFIG, tmp_path) is None
+    assert cache.seal(tmp_path) == [js]
+    assert json.loads(js.read_text())["record_sha256"] == digest
+    assert lookup("runs", CONFIG, tmp_path) is not None
+    js.write_text(json.dumps(record))
+    npz.write_bytes(npz.read_bytes() + b"x")
+    with pytest.warns(UserWarning, match="not sealed"):
+        assert cache.seal(tmp_path) == []
