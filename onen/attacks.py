@@ -52,6 +52,8 @@ def _check(x: Tensor, y: Tensor, eps: float) -> None:
         raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
     if y.ndim != 1 or x.ndim < 1 or y.shape[0] != x.shape[0]:
         raise ValueError(f"x [B, ...] and y [B] must share the batch size, got x {tuple(x.shape)}, y {tuple(y.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x holds NaN or inf pixels; images must lie in [0, 1]")
     if x.numel() and (x.min().item() < -_SLACK or x.max().item() > 1 + _SLACK):
         raise ValueError(f"x must lie in [0, 1], got range [{x.min().item():.4g}, {x.max().item():.4g}]")
 
@@ -114,8 +116,8 @@ def pgd(
         raise ValueError(f"steps must be >= 0, got {steps}")
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
-    if step_size < 0:
-        raise ValueError(f"step_size must be >= 0, got {step_size}")
+    if not math.isfinite(step_size) or step_size < 0:
+        raise ValueError(f"step_size must be finite and >= 0, got {step_size}")
     x = x.detach()
     if eps == 0:
         return x.clone()
@@ -147,8 +149,10 @@ def gaussian_noise(x: Tensor, sigma: float, generator: torch.Generator | None = 
 
     x: [B, ...] in [0, 1]. Returns [B, ...], same dtype and device, detached.
     """
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    if not math.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x holds NaN or inf pixels; images must lie in [0, 1]")
     x = x.detach()
     if sigma == 0:
         return x.clone()

@@ -120,39 +120,40 @@ def record_digest(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(_canonical({k: record[k] for k in RECORD_FIELDS}).encode()).hexdigest()
 
 
-def _load(npz_path: Path, json_path: Path, config: Mapping[str, Any]) -> CachedResult | None:
-    """The stored result, or None (with a warning naming the file) if it is missing, damaged or for another config."""
+def _load(npz_path: Path, json_path: Path, config: Mapping[str, Any], then: str = "recomputing") -> CachedResult | None:
+    """The stored result, or None (with a warning naming the file and ending in ``then``) if it is missing, damaged
+    or for another config."""
     if not json_path.exists():
         if npz_path.exists():  # an npz without its json: the write was interrupted
-            warnings.warn(f"incomplete cache entry {npz_path} (no {json_path.name}); recomputing", stacklevel=3)
+            warnings.warn(f"incomplete cache entry {npz_path} (no {json_path.name}); {then}", stacklevel=3)
         return None
     try:
         record = json.loads(json_path.read_text(encoding="utf-8"))
         stored_config, meta, provenance, digest = (record["config"], record["meta"], record["provenance"],
                                                    record["npz_sha256"])
     except (OSError, ValueError, KeyError, TypeError) as err:
-        warnings.warn(f"unreadable cache file {json_path} ({err!r}); recomputing", stacklevel=3)
+        warnings.warn(f"unreadable cache file {json_path} ({err!r}); {then}", stacklevel=3)
         return None
     if record.get("record_sha256") != record_digest(record):
         why = "has no record checksum" if "record_sha256" not in record else "was changed after it was written"
-        warnings.warn(f"cache file {json_path} {why}; recomputing", stacklevel=3)
+        warnings.warn(f"cache file {json_path} {why}; {then}", stacklevel=3)
         return None
     # Compare through JSON so that tuples and lists, or int keys and str keys, compare as they were stored.
     if _canonical(stored_config) != _canonical(json.loads(_canonical(dict(config)))):
-        warnings.warn(f"cache file {json_path} holds another configuration (hash collision?); recomputing",
+        warnings.warn(f"cache file {json_path} holds another configuration (hash collision?); {then}",
                       stacklevel=3)
         return None
     if not npz_path.exists():
-        warnings.warn(f"cache file {npz_path} is missing; recomputing", stacklevel=3)
+        warnings.warn(f"cache file {npz_path} is missing; {then}", stacklevel=3)
         return None
     if sha256_file(npz_path) != digest:
-        warnings.warn(f"cache file {npz_path} does not match its checksum; recomputing", stacklevel=3)
+        warnings.warn(f"cache file {npz_path} does not match its checksum; {then}", stacklevel=3)
         return None
     try:
         with np.load(npz_path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except (OSError, ValueError) as err:
-        warnings.warn(f"unreadable cache file {npz_path} ({err!r}); recomputing", stacklevel=3)
+        warnings.warn(f"unreadable cache file {npz_path} ({err!r}); {then}", stacklevel=3)
         return None
     return CachedResult(arrays=arrays, meta=meta, provenance=provenance)
 
@@ -162,7 +163,7 @@ def lookup(name: str, config: Mapping[str, Any], results_dir: str | os.PathLike)
     damaged entry gives a warning and None, as in :func:`cached`."""
     key = config_hash(config)
     folder = Path(results_dir) / name
-    return _load(folder / f"{key}.npz", folder / f"{key}.json", config)
+    return _load(folder / f"{key}.npz", folder / f"{key}.json", config, then="not used")
 
 
 def cached(name: str, config: Mapping[str, Any], compute: Compute, results_dir: str | os.PathLike, *,

@@ -32,7 +32,7 @@ from typing import Any
 from . import profiles, search
 from .audit import AuditConfig, audit_run, stored_audit
 from .config import CIFAR_DATASET, EvalConfig, TrainConfig
-from .experiments import interactive, run, stored
+from .experiments import NotCached, interactive, run, stored
 from .training import resolve_device
 
 
@@ -164,6 +164,7 @@ def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | N
     if seeds is not None and "search" in chapters:
         raise ValueError("seeds do not apply to the search: each of its points has the seed its profile gives it")
     jobs: list[Job] = []
+    known: set[str] = set()
     for chapter in chapters:
         chosen_seeds: list[int | None]
         if chapter == "search":
@@ -176,9 +177,9 @@ def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | N
             found = profiles.chapter_variants(chapter, profile)
             chosen_seeds = list(seeds if seeds is not None else profiles.seeds(profile))
             audited = profiles.control_audited(profile) if chapter == "control" else {}
-        unknown = sorted(set(variants or []) - set(found))
-        if variants and len(unknown) == len(variants):
-            raise SystemExit(f"no variant {unknown} in {chapter}; it has {sorted(found)}")
+        known.update(found)
+        if variants and not set(variants) & set(found):
+            raise SystemExit(f"no variant {sorted(variants)} in {chapter}; it has {sorted(found)}")
         chosen = [(n, v) for n, v in found.items() if not variants or n in variants]
         order = ([(s, n, v) for s in chosen_seeds for n, v in chosen] if seed_major
                  else [(s, n, v) for n, v in chosen for s in chosen_seeds])
@@ -189,6 +190,9 @@ def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | N
                 audit = profiles.control_audit(profile)
                 source = dataclasses.replace(profiles.transfer_source("shallow Vanilla", profile), seed=config.seed)
             jobs.append(Job(chapter, name, config.seed, config, evaluation, audit, source))
+    unknown = sorted(set(variants or []) - known)
+    if unknown:  # a misspelled name beside valid ones would otherwise be dropped silently
+        raise SystemExit(f"no variant {unknown} in {', '.join(chapters)}")
     return jobs
 
 
@@ -219,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
+    if args.seeds is not None and any(s < 0 for s in args.seeds):
+        parser.error(f"--seeds must be non-negative, got {args.seeds}")
     if args.seeds is not None and "search" in args.chapters:
         parser.error("--seeds does not apply to the search: each of its points has the seed its profile gives it")
     if not interactive():  # a log file, not a terminal: one line per finished epoch instead of progress bars
@@ -234,7 +240,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.chapters:
             return
     jobs = chapter_jobs(args.chapters, args.profile, args.seeds, args.variants, args.seed_major)
-    failed = run_jobs(jobs, results_dir, args.device, args.workers, args.threads)
+    try:
+        failed = run_jobs(jobs, results_dir, args.device, args.workers, args.threads)
+    except NotCached as err:  # ONEN_CACHE_ONLY=1 and a network is missing: one line, not a traceback
+        raise SystemExit(f"error: {err}") from None
     if failed:
         raise SystemExit(f"{len(failed)} of {len(jobs)} networks failed: {', '.join(failed)}")
 

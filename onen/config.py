@@ -143,6 +143,29 @@ class TrainConfig:
         for name in ("lr", "beta", "alpha", "jacobian_weight", "track_momentum", "whiten_eps"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
+        for name in ("allow_small_batch", "recalibrate"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        for name in ("beta", "alpha", "jacobian_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.tau < 0:
+            raise ValueError(f"tau must be >= 0, got {self.tau}")
+        ranks = tuple(self.fit_ranks)
+        if (len(ranks) != 2 or any(isinstance(r, bool) or not isinstance(r, int) for r in ranks)
+                or not 1 <= ranks[0] < ranks[1]):
+            raise ValueError(f"fit_ranks must be two integers 1 <= lo < hi, got {self.fit_ranks!r}")
+        layers = self.spectral_layers
+        if isinstance(layers, str) and layers not in ("last", "all") or not isinstance(layers, str) and (
+                isinstance(layers, (bytes, dict)) or any(isinstance(i, bool) or not isinstance(i, int) for i in layers)):
+            raise ValueError(f"spectral_layers must be 'last', 'all' or a list of block indices, got {layers!r}")
+        if self.eigen_subset is not None and (isinstance(self.eigen_subset, bool) or not isinstance(
+                self.eigen_subset, int) or self.eigen_subset < 2):
+            raise ValueError(f"eigen_subset must be None or an integer >= 2, got {self.eigen_subset!r}")
+        if (self.regularizer == "spectral" and self.basis == "epoch" and self.eigen_subset is not None
+                and self.eigen_subset < max(self.widths)):
+            raise ValueError(f"eigen_subset ({self.eigen_subset}) is smaller than the widest layer ({max(self.widths)}): "
+                             "the once-per-epoch eigenbasis would come from a rank-deficient covariance")
         if self.basis not in BASES:
             raise ValueError(f"basis must be one of {BASES}, got {self.basis!r}")
         if self.track_every < 1 or not 0 <= self.track_momentum < 1:
@@ -235,6 +258,9 @@ class EvalConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < smallest):
                 raise ValueError(f"{name} must be None or an integer >= {smallest}, got {value!r}")
+        if any(isinstance(i, bool) or int(i) != i or i < 0 for i in self.sensitivity_indices):
+            raise ValueError(f"sensitivity_indices must be non-negative test-image positions, got "
+                             f"{self.sensitivity_indices!r}")
         self.sensitivity_indices = [int(i) for i in self.sensitivity_indices]
 
     def to_dict(self) -> dict[str, Any]:

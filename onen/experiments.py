@@ -77,6 +77,8 @@ def _evaluate(model: torch.nn.Module, test: Split, config: TrainConfig, evaluati
         arrays[f"eps_{attack}"] = np.asarray(grid, dtype=np.float64)
         if attack == "pgd" and evaluation.store_outcomes:
             arrays["correct_pgd"] = outcomes
+    if any(i >= len(test) for i in evaluation.sensitivity_indices):
+        raise ValueError(f"sensitivity_indices {evaluation.sensitivity_indices} reach past the {len(test)} test images")
     index = torch.as_tensor(evaluation.sensitivity_indices, device=test.labels.device)
     arrays["sensitivity"] = input_gradients(model, test.images[index], test.labels[index]).cpu().numpy()
     arrays["sensitivity_images"] = test.images[index].cpu().numpy()
@@ -87,6 +89,17 @@ def _evaluate(model: torch.nn.Module, test: Split, config: TrainConfig, evaluati
 
 CACHE_ONLY_ENV = "ONEN_CACHE_ONLY"
 CHECKPOINTS_ENV = "ONEN_CHECKPOINTS"
+
+
+def cache_only() -> bool:
+    """Whether ``ONEN_CACHE_ONLY`` asks for cached results only: "1", "true", "yes" or "on" (any case) turn it on;
+    unset, "", "0", "false", "no" or "off" leave it off; anything else raises ValueError."""
+    value = os.environ.get(CACHE_ONLY_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{CACHE_ONLY_ENV} must be 1/true/yes/on or 0/false/no/off, got {os.environ[CACHE_ONLY_ENV]!r}")
 
 
 class NotCached(RuntimeError):
@@ -146,7 +159,7 @@ def train_resumable(config: TrainConfig, device: torch.device, progress: bool, r
     pass over its 10000 test images costs as much as a quick profile's epoch (its history holds NaN there)."""
     if test_each_epoch is None:
         test_each_epoch = config.dataset != CIFAR_DATASET
-    if os.environ.get(CACHE_ONLY_ENV, "") not in ("", "0"):
+    if cache_only():
         raise NotCached(f"{results_dir}: no cached result for {config.to_dict()} and {CACHE_ONLY_ENV} is set")
     # CIFAR-10: decode only the training subset (train() then takes all of it: the same images as subset() picks)
     train_split = dataset(config.dataset, "train", device, limit=config.train_subset, seed=config.seed)

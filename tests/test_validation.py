@@ -144,3 +144,106 @@ def test_the_package_has_no_import_cycle() -> None:
 
     for module in edges:
         visit(module, (module,))
+
+
+@pytest.mark.parametrize("fields, error, message", [
+    (dict(allow_small_batch="no"), TypeError, "allow_small_batch must be a bool"),
+    (dict(recalibrate=1), TypeError, "recalibrate must be a bool"),
+    (dict(jacobian_weight=-1.0), ValueError, "jacobian_weight must be >= 0"),
+    (dict(fit_ranks=(20, 2)), ValueError, "fit_ranks"),
+    (dict(fit_ranks=(0, 20)), ValueError, "fit_ranks"),
+    (dict(beta=-0.5), ValueError, "beta must be >= 0"),
+    (dict(alpha=-1.0), ValueError, "alpha must be >= 0"),
+    (dict(tau=-1), ValueError, "tau must be >= 0"),
+    (dict(spectral_layers="Last"), ValueError, "spectral_layers must be"),
+    (dict(spectral_layers=[0.5]), ValueError, "spectral_layers must be"),
+    (dict(regularizer="spectral", widths=[100], eigen_subset=50), ValueError, "eigen_subset"),
+])
+def test_train_config_rejects_fields_that_would_train_a_wrong_network(fields: dict, error: type,
+                                                                       message: str) -> None:
+    with pytest.raises(error, match=message):
+        TrainConfig(**fields)
+
+
+def test_eval_config_rejects_negative_sensitivity_indices() -> None:
+    from onen.config import EvalConfig
+
+    with pytest.raises(ValueError, match="sensitivity_indices"):
+        EvalConfig(sensitivity_indices=[0, -3])
+
+
+def test_attacks_refuse_nan_images_and_nan_budgets() -> None:
+    from onen.attacks import fgsm, gaussian_noise, pgd
+
+    model = build_model("mlp", widths=[8], in_features=4, n_classes=3)
+    x, y = torch.rand(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    bad = x.clone()
+    bad[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        fgsm(model, bad, y, 0.1)
+    with pytest.raises(ValueError, match="step_size"):
+        pgd(model, x, y, 0.1, steps=3, step_size=float("nan"))
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_noise(x, float("nan"))
+
+
+@pytest.mark.parametrize("value, on", [("", False), ("0", False), ("false", False), ("no", False), ("off", False),
+                                       ("1", True), ("true", True), ("yes", True), ("ON", True)])
+def test_cache_only_reads_the_usual_words(value: str, on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from onen.experiments import CACHE_ONLY_ENV, cache_only
+
+    monkeypatch.setenv(CACHE_ONLY_ENV, value)
+    assert cache_only() is on
+
+
+def test_cache_only_refuses_other_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    from onen.experiments import CACHE_ONLY_ENV, cache_only
+
+    monkeypatch.setenv(CACHE_ONLY_ENV, "maybe")
+    with pytest.raises(ValueError, match="ONEN_CACHE_ONLY"):
+        cache_only()
+
+
+def test_a_misspelled_variant_beside_a_valid_one_is_refused() -> None:
+    from onen.cli import chapter_jobs
+
+    with pytest.raises(SystemExit, match="Whitend"):
+        chapter_jobs(["shallow"], "quick", None, ["Vanilla", "Whitend"])
+
+
+def test_lookup_does_not_say_it_recomputes(tmp_path: Path) -> None:
+    import json
+
+    from onen.cache import cached, lookup
+
+    cached("runs", {"a": 1}, lambda: ({"x": torch.zeros(1).numpy()}, {}), tmp_path)
+    path = next((tmp_path / "runs").glob("*.json"))
+    path.write_text("{")
+    with pytest.warns(UserWarning) as caught:
+        assert lookup("runs", {"a": 1}, tmp_path) is None
+    assert "recomputing" not in str(caught[0].message) and "not used" in str(caught[0].message)
+    json.loads("{}")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["shallow", "--seeds", "-1"], "--seeds must be non-negative"),
+    (["shallow", "--device", "mps"], "not supported"),
+    (["shallow", "--device", "meta"], "not supported"),
+])
+def test_the_command_line_answers_bad_values_in_one_line(argv: list[str], message: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from onen.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_an_uncached_network_under_cache_only_ends_in_one_line(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from onen.cli import main
+
+    monkeypatch.setenv("ONEN_CACHE_ONLY", "1")
+    with pytest.raises(SystemExit) as exit_:
+        main(["shallow", "--variants", "Vanilla", "--results-dir", str(tmp_path)])
+    assert str(exit_.value).startswith("error:") and "ONEN_CACHE_ONLY" in str(exit_.value)
