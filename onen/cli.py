@@ -198,7 +198,16 @@ def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | N
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Compute (and cache) every network a chapter needs, e.g. on a GPU before executing the book elsewhere.
-    ``search`` computes the grid of :func:`onen.profiles.search_grid` (the search for the 1/n point)."""
+    ``search`` computes the grid of :func:`onen.profiles.search_grid` (the search for the 1/n point);
+    ``reproduce HASH`` trains a committed network again and compares its numbers (:mod:`onen.reproduce`)."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["reproduce"]:
+        from .reproduce import main as reproduce_main
+
+        reproduce_main(argv[1:])
+        return
     parser = argparse.ArgumentParser(prog="python -m onen.experiments", description=main.__doc__)
     parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "search", "calibration"])
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
