@@ -47,6 +47,8 @@ class TrainConfig:
     shape_after: MLP block whose output goes through a :class:`~onen.shaping.SpectrumShaping` layer (after the
         activation, where whitening goes), or None; with ``shape_alpha`` its target exponent, and ``tau`` its kept
         ranks (the penalty's tau). Both are left out of the key of an unshaped network.
+    cifar_source: where CIFAR-10 comes from, "torchvision" (the lossless original) or "jpeg" (the offline copy;
+        :mod:`onen.cifar`); part of the key where it is not "jpeg", so results from the two never mix. CIFAR-10 only.
     channels: output channels of the three blocks of the CIFAR-10 CNN (``arch="cifar_cnn"``, which needs
         ``dataset="cifar10"`` and is the only architecture that takes it); None there means the authors' (32, 64,
         128). Left out of the key of the other architectures.
@@ -82,6 +84,7 @@ class TrainConfig:
     recalibrate: bool = field(default=False, metadata={"omit_at_default": True})
     whiten_eps: float = 1e-5
     channels: list[int] | None = field(default=None, metadata={"omit_at_default": True})
+    cifar_source: str = field(default="jpeg", metadata={"omit_at_default": True})
     shape_after: int | None = field(default=None, metadata={"omit_at_default": True})
     shape_alpha: float = field(default=1.0, metadata={"omit_at_default": True})
 
@@ -93,6 +96,10 @@ class TrainConfig:
         if (self.arch == "cifar_cnn") != (self.dataset == CIFAR_DATASET):
             raise ValueError(f"arch 'cifar_cnn' and dataset {CIFAR_DATASET!r} go together (3x32x32 images), got arch "
                              f"{self.arch!r} with dataset {self.dataset!r}")
+        if self.cifar_source not in ("torchvision", "jpeg"):
+            raise ValueError(f"cifar_source must be 'torchvision' or 'jpeg', got {self.cifar_source!r}")
+        if self.cifar_source != "jpeg" and self.dataset != CIFAR_DATASET:
+            raise ValueError(f"cifar_source is a setting of dataset {CIFAR_DATASET!r} only")
         if self.arch == "cifar_cnn":
             if self.channels is None:
                 self.channels = list(CIFAR_CHANNELS)

@@ -32,24 +32,25 @@ from .config import CIFAR_DATASET, EvalConfig, TrainConfig
 from .training import evaluate_accuracy, extend_checkpoint, resolve_device, train
 
 
-_DATA: dict[tuple[str, str, str, int | None, int], Split] = {}
+_DATA: dict[tuple[str, str, str, int | None, int, str], Split] = {}
 
 
-def dataset(name: str, split: str, device: torch.device | str, limit: int | None = None, seed: int = 0) -> Split:
+def dataset(name: str, split: str, device: torch.device | str, limit: int | None = None, seed: int = 0,
+            source: str = "jpeg") -> Split:
     """Load a split once per process and device.
 
-    "cifar10" comes from the JPEG copy (:func:`onen.cifar.load_cifar10_jpeg`); with ``limit`` only the images
-    ``split.subset(limit, seed)`` would pick are decoded (the same images, without decoding the rest). The MNIST
-    family ignores ``limit``: it is small enough to load whole.
+    "cifar10" comes from ``source`` (:func:`onen.cifar.load_cifar10`: torchvision's original or the JPEG copy); with
+    ``limit`` only the images ``split.subset(limit, seed)`` would pick are loaded. The MNIST family ignores
+    ``limit`` and ``source``: it is small enough to load whole.
     """
     if name != CIFAR_DATASET:
-        limit, seed = None, 0
-    key = (name, split, str(device), limit, seed)
+        limit, seed, source = None, 0, "jpeg"
+    key = (name, split, str(device), limit, seed, source)
     if key not in _DATA:
         if name == CIFAR_DATASET:
-            from .cifar import load_cifar10_jpeg
+            from .cifar import load_cifar10
 
-            _DATA[key] = load_cifar10_jpeg(split, device, limit=limit, seed=seed)
+            _DATA[key] = load_cifar10(split, device, source, limit=limit, seed=seed)
         else:
             _DATA[key] = load(name, split, device)
     return _DATA[key]
@@ -162,8 +163,9 @@ def train_resumable(config: TrainConfig, device: torch.device, progress: bool, r
     if cache_only():
         raise NotCached(f"{results_dir}: no cached result for {config.to_dict()} and {CACHE_ONLY_ENV} is set")
     # CIFAR-10: decode only the training subset (train() then takes all of it: the same images as subset() picks)
-    train_split = dataset(config.dataset, "train", device, limit=config.train_subset, seed=config.seed)
-    test_split = dataset(config.dataset, "test", device)
+    train_split = dataset(config.dataset, "train", device, limit=config.train_subset, seed=config.seed,
+                          source=config.cifar_source)
+    test_split = dataset(config.dataset, "test", device, source=config.cifar_source)
     checkpoint = checkpoint_path(config)
     with checkpoint_lock(checkpoint):
         if not checkpoint.is_file() and not config.recalibrate:

@@ -559,9 +559,13 @@ def cifar_settings(profile: str) -> dict[str, Any]:
 
 def cifar_variants(profile: str) -> dict[str, TrainConfig]:
     """The CIFAR-10 networks: Vanilla, SpecReg on every block (tracked basis, tau 10, alpha 1, beta 1) and Jacobian
-    regularization (weight 0.01), all tanh, Adam with AMSGrad."""
+    regularization (weight 0.01), all tanh, Adam with AMSGrad, on the images of :func:`onen.cifar.default_source`."""
+    from .cifar import default_source
+
     settings = cifar_settings(profile)
-    base = dict(arch="cifar_cnn", dataset="cifar10", activation="tanh", **settings["train"])
+    # torchvision's lossless original where it is on disk, the JPEG copy offline (part of each network's key)
+    base = dict(arch="cifar_cnn", dataset="cifar10", activation="tanh", cifar_source=default_source(),
+                **settings["train"])
     tracked = dict(TRACKED, track_every=settings["track_every"], track_momentum=settings["track_momentum"])
     return {
         "Vanilla": TrainConfig(**base),

@@ -21,7 +21,7 @@ RECORD = Path(__file__).with_name("result_code_fingerprint.json")
 # every module whose code decides a number that the cache stores
 MODULES = ("attacks", "audit", "config", "corruption_eval", "corruptions", "data", "experiments", "features", "jacobian",
            "models", "regularizers", "search", "spectrum", "training", "whiten", "shaping", "calibration",
-           "calibration_run")
+           "calibration_run", "cifar", "cifar_corruptions", "drift")
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
