@@ -138,6 +138,7 @@ for name, runs in shallow_runs.items():
     rows.append([name, str(len(runs)), *cells, f"{train_alpha:.2f}", "/".join(map(str, checks[-1].unusable))])
     if len({c.reached for c in checks}) > 1:
         changed.append(name)
+glue("control-changed-text", ", ".join(changed) if changed else "none", display=False)
 glue("control-changed", Markdown(
     "No network's check changes with the estimator." if not changed else
     "The check changes with the estimator for: " + ", ".join(changed) + "."), display=False)

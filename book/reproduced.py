@@ -290,6 +290,14 @@ c1 = paper_control.verdicts.get(paper_control.claims[0][3], ("missing", "missing
 whitening = paper_control.verdicts.get("4.1: Whitened is below Vanilla", ("missing", "missing"))
 glue("reproduced-control-c1", f"{c1[0]} (above the frontier: {c1[1]})", display=False)
 glue("reproduced-control-c2", f"{whitening[0]} (above the frontier: {whitening[1]})", display=False)
+near_vanilla_name, near_name = profiles.nearest_pair("paper")
+near_effect = paper_control.effects.get(near_name)
+glue("reproduced-nearest-effect", "not computed" if near_effect is None else
+     f"{near_effect[0].text()} ({near_effect[0].n_seeds} seeds)", display=False)
+penalized = [t for t, _, _ in profiles.shallow_claims("paper") if t != "Whitened" and t in paper_control.passes]
+passing = [t for t in penalized if paper_control.passes[t]]
+glue("reproduced-penalized-passing", f"{len(passing)} of {len(penalized)}"
+     + (f" ({', '.join(passing)})" if passing else ""), display=False)
 paper_control.table if paper_control.table is not None else Markdown("Vanilla's frontier is not computed yet.")
 
 # %% [markdown]

@@ -438,6 +438,7 @@ class PaperControl:
     claims: list[tuple[str, str, int, str]]
     table: Table | None
     verdicts: dict[str, tuple[str, str]]
+    effects: dict[str, tuple[Effect, Effect]]
 
 
 def paper_claims(shaped_name) -> list[tuple[str, str, int, str]]:  # noqa: ANN001 - profiles.shaped_name
@@ -475,15 +476,15 @@ def paper_control(gate: Estimator) -> PaperControl:
     passes.update({t: check(shallow[t], gate, 1.0).reached for t, _, _ in profiles.shallow_claims("paper")
                    if t in shallow and t != "Whitened"})
     claims = paper_claims(profiles.shaped_name)
-    table, verdicts = None, {}
+    table, verdicts, effects = None, {}, {}
     if frontier is not None:
         everyone = {**shallow, **shaped, **{profiles.shaped_name(a): shaped.get(profiles.shaped_name(a), [])
                                             for a in (0.5, 1.0, 2.0)}}
-        table, _ = claims_table(everyone, claims, frontier, passes,
-                                "The paper's claims, raw and above Vanilla's frontier (paper profile)")
+        table, effects = claims_table(everyone, claims, frontier, passes,
+                                      "The paper's claims, raw and above Vanilla's frontier (paper profile)")
         verdicts = {c[3]: (row[5], row[7]) for c, row in zip(claims, table.rows)}
     return PaperControl(gate, shallow, shaped, frontier_runs, shaped_rows + frontier_rows, frontier, passes, claims,
-                        table, verdicts)
+                        table, verdicts, effects)
 
 
 def calibration_and_gate(profile: str, results_dir: str) -> tuple[object, CachedResult, Estimator, bool]:
