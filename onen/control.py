@@ -179,6 +179,15 @@ class Effect:
         return fmt_interval(self.mean, self.low, self.high, digits)
 
 
+def _same_images(runs: Sequence[CachedResult]) -> int:
+    """The number of attacked images every run stores outcomes for; ValueError if they differ (a paired bootstrap
+    resamples the same images in every network)."""
+    counts = {r.arrays["correct_pgd"].shape[1] for r in runs}
+    if len(counts) != 1:
+        raise ValueError(f"the networks of a contrast were attacked on different numbers of images: {sorted(counts)}")
+    return counts.pop()
+
+
 def above_frontier(terms: Sequence[tuple[float, Sequence[CachedResult]]], frontier: Frontier,
                    n_boot: int = 200, seed: int = 0) -> Effect:
     """sum(sign * (eps50 - frontier(clean accuracy))) of networks paired by position (the caller pairs the seeds,
@@ -199,11 +208,12 @@ def above_frontier(terms: Sequence[tuple[float, Sequence[CachedResult]]], fronti
                 total[s] += sign * (e50 - float(np.interp(acc, acc_f, e50_f)) if inside else math.nan)
         return total
 
+    n_images = _same_images([r for _, runs in terms for r in runs[:n]]
+                            + [r for runs in frontier.points.values() for r in runs])
     per_seed = contrast(None)
     finite = per_seed[np.isfinite(per_seed)]
     if finite.size == 0:
         return Effect(per_seed, math.nan, math.nan, math.nan)
-    n_images = terms[0][1][0].arrays["correct_pgd"].shape[1]
 
     def statistic(images: np.ndarray) -> float:
         values = contrast(images)
@@ -225,11 +235,11 @@ def raw_effect(terms: Sequence[tuple[float, Sequence[CachedResult]]], n_boot: in
                 total[s] += sign * _clean_and_eps50(r.arrays["correct_pgd"], r.arrays["eps_pgd"], images)[1]
         return total
 
+    n_images = _same_images([r for _, runs in terms for r in runs[:n]])
     per_seed = contrast(None)
     finite = per_seed[np.isfinite(per_seed)]
     if finite.size == 0:
         return Effect(per_seed, math.nan, math.nan, math.nan)
-    n_images = terms[0][1][0].arrays["correct_pgd"].shape[1]
     image_se = bootstrap_se(lambda i: float(np.nanmean(contrast(i))), n_images, n_boot=n_boot, seed=seed)
     mean, low, high = combined_interval(finite, image_se if np.isfinite(image_se) else 0.0)
     return Effect(per_seed, mean, low, high)
@@ -251,7 +261,7 @@ def claims_table(results: Results, claims: Sequence[tuple[str, str, int, str]], 
     rows, effects = [], {}
     for treated, reference, sign, words in claims:
         if treated not in results or reference not in results or not common_seeds(results, [treated, reference])[treated]:
-            rows.append([words, treated, reference, "0", "missing", "", "missing", ""])
+            rows.append([words, treated, reference, "0", "—", "missing", "—", "missing"])
             continue
         raw, above = contrast_pair(results, treated, reference, frontier)
         effects[treated] = (raw, above)
@@ -318,7 +328,7 @@ def central_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray
     the target 1 and the smoothness bound 1 + 2/d), then eps50 against clean accuracy with Vanilla's frontier."""
     from .stats import t_interval as _t
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 5.2))
     for name, (alphas, acc, e50) in points.items():
         colour = colour_of[name]
         marker = "o" if name in shaped else "s"
@@ -351,8 +361,9 @@ def central_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray
         axes[2].legend(fontsize=7)
     axes[2].set_xlabel("clean accuracy")
     axes[2].set_ylabel("PGD-40 ε50 (pixels)")
-    axes[0].legend(fontsize=6, loc="best")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     return fig
 
 
