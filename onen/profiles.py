@@ -85,7 +85,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                         audit=dict(n_images=1000, eps=(0.0, 0.05, 0.1, 0.15, 0.2, 0.3))),
         # the estimator's calibration on a 2000-wide layer at the test set's and the training set's sizes
         "calibration": dict(dim=2000, sample_sizes=(10000, 60000), draws=4, coverage_alphas=(0.5, 1.0, 2.0),
-                            coverage_draws=8, boots=20),
+                            coverage_draws=5, boots=12),
         "eval": EvalConfig(test_subset=None, eps_fgsm=PAPER_EPS, eps_pgd=PAPER_EPS,
                            noise_sigmas=[0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0], pgd_steps=40,
                            store_outcomes=True),
