@@ -112,3 +112,23 @@ def test_gate_rule() -> None:
     table = rows(wide, [0.06, 0.03, 0.02, 0.01]) + rows(narrow, [0.0] * 4) + rows(biased, [0.2, 0.1, 0.1, 0.1])
     assert choose_gate(table, 10000) == narrow  # one alpha over the tolerance rules a window out
     assert choose_gate(table, 60000) is None  # no row at that sample size
+
+
+def test_cached_calibration_holds_every_estimator_and_the_rule_s_gate(tmp_path) -> None:
+    from onen.calibration_run import CalibrationConfig, calibration_result, estimators_of, gate_of, stored_calibration
+
+    config = CalibrationConfig(dim=60, alphas=(0.5, 1.0, 1.5, 2.0), sample_sizes=(3000, 6000), draws=2,
+                               coverage_alphas=(1.0,), coverage_draws=2, boots=4)
+    assert stored_calibration(config, str(tmp_path)) is None
+    result = calibration_result(config, str(tmp_path))
+    estimators = estimators_of(result)
+    assert result.arrays["bias"].shape == (len(estimators), 4, 2)
+    assert result.arrays["coverage"].shape == (len(estimators), 1)
+    assert result.arrays["mean_spectrum"].shape == (4, 2, 60)
+    rows, _ = calibrate(estimators, config.alphas, config.dim, config.sample_sizes, config.draws, config.seed)
+    assert gate_of(result) == choose_gate(rows, 3000)  # the same draws, the same rule
+    assert stored_calibration(config, str(tmp_path)) is not None
+    with pytest.raises(ValueError):
+        CalibrationConfig(draws=1)
+    with pytest.raises(ValueError):
+        CalibrationConfig(alphas=(float("nan"),))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,23 @@ def test_workers_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
 def test_jobs_are_ordered_by_their_number_of_steps() -> None:
     short, long_ = (Job("shallow", "x", 0, TrainConfig(epochs=e, batch_size=3500), TINY_EVAL) for e in (2, 50))
     assert (short.steps(), long_.steps()) == (2 * 18, 50 * 18)  # ceil(60000 / 3500) = 18 minibatches an epoch
+
+
+def test_control_jobs_audit_what_they_train_with_vanilla_of_the_same_seed_as_transfer_source() -> None:
+    """The paper profile's control chapter: every shaped network and the listed section-4.1 networks carry the
+    control audit and Vanilla of their own seed as the transfer source; the frontier's networks carry none; the quick
+    profile audits nothing."""
+    from onen import profiles
+    from onen.cli import chapter_jobs
+
+    jobs = chapter_jobs(["control"], "paper", [1])
+    audited = {job.name for job in jobs if job.audit is not None}
+    assert audited == set(profiles.control_audited("paper"))
+    assert {profiles.shaped_name(a) for a in (0.5, 1.0, 1.5, 2.0, 3.0)} <= audited
+    for job in jobs:
+        if job.audit is not None:
+            assert job.audit == profiles.control_audit("paper")
+            assert job.transfer_source == dataclasses.replace(profiles.shallow_variants("paper")["Vanilla"], seed=1)
+        else:
+            assert job.name.startswith("Vanilla, ") and job.config.epochs < 50
+    assert all(job.audit is None for job in chapter_jobs(["control"], "quick", [0]))
