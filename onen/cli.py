@@ -97,6 +97,12 @@ def _report(index: int, total: int, job: Job, seconds: float, fresh: bool, began
           f"{(time.perf_counter() - began) / 60:.1f} min{eta}", flush=True)
 
 
+def start_order(jobs: Sequence[Job]) -> list[Job]:
+    """The order in which several workers start ``jobs``: most steps first (:meth:`Job.steps`), equal sizes in
+    their given order, so that the last network to finish is a short one."""
+    return sorted(jobs, key=lambda job: -job.steps())
+
+
 def run_jobs(jobs: Sequence[Job], results_dir: str, device: str, workers: int = 1,
              threads: int | None = None) -> list[str]:
     """Compute ``jobs``; returns the labels of those that failed (always empty with one worker, which raises).
@@ -128,7 +134,7 @@ def run_jobs(jobs: Sequence[Job], results_dir: str, device: str, workers: int = 
         finally:
             torch.set_num_threads(own)
         return []
-    ordered = sorted(jobs, key=lambda job: -job.steps())  # stable: equal sizes keep their order
+    ordered = start_order(jobs)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     failed: list[str] = []
     context = multiprocessing.get_context("spawn")  # fork would copy this process's torch (and CUDA) state

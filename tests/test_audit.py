@@ -13,7 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torchattacks = pytest.importorskip("torchattacks")
+# the audit extra is part of every install the Makefile and CI make: a missing torchattacks fails here, loudly
+import torchattacks  # noqa: E402
 
 from onen.attacks import accuracy, fgsm, pgd  # noqa: E402
 from onen.audit import (ATTACKS, AuditConfig, audit_curves, audit_run, masking_flags,  # noqa: E402

@@ -57,8 +57,10 @@ def test_normalisation_is_folded_into_the_model() -> None:
     features, logits = reference_forward(model, x)
     torch.testing.assert_close(model(x), logits, rtol=1e-5, atol=1e-5)
     # the normalisation layer has no parameters to train
-    assert all(p is not model.normalise for p in model.parameters())
+    constants = {id(b) for b in model.normalise.buffers()}
+    assert len(constants) == 2 and not any(id(p) in constants for p in model.parameters())
     assert sum(p.numel() for p in model.normalise.parameters()) == 0
+    assert {"normalise.mean", "normalise.std"} <= set(model.state_dict())  # saved with the weights, never trained
     # a constant image at the channel means becomes zeros before the first convolution
     at_mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1).expand(1, 3, 32, 32)
     assert torch.allclose(model.normalise(at_mean), torch.zeros(1, 3, 32, 32), atol=1e-6)

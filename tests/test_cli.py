@@ -75,8 +75,12 @@ def test_workers_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_jobs_are_ordered_by_their_number_of_steps() -> None:
-    short, long_ = (Job("shallow", "x", 0, TrainConfig(epochs=e, batch_size=3500), TINY_EVAL) for e in (2, 50))
+    from onen.cli import start_order
+
+    short, long_, medium, also_medium = (Job("shallow", name, 0, TrainConfig(epochs=e, batch_size=3500), TINY_EVAL)
+                                         for name, e in (("s", 2), ("l", 50), ("m", 10), ("m2", 10)))
     assert (short.steps(), long_.steps()) == (2 * 18, 50 * 18)  # ceil(60000 / 3500) = 18 minibatches an epoch
+    assert [j.name for j in start_order([short, medium, long_, also_medium])] == ["l", "m", "m2", "s"]
 
 
 def test_control_jobs_audit_what_they_train_with_vanilla_of_the_same_seed_as_transfer_source() -> None:
