@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import math
 
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -29,20 +28,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from .features import eval_mode
+
 ATTACKS = ("fgsm", "pgd", "noise")
 _SLACK = 1e-6  # tolerance on the [0, 1] range of clean inputs (float rounding of a preprocessing step)
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule in eval mode; restore each one's own training flag on exit, even on an exception."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 def _check(x: Tensor, y: Tensor, eps: float) -> None:

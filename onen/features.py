@@ -1,4 +1,5 @@
-"""Reading hidden representations out of any ``nn.Module`` with forward hooks."""
+"""Reading hidden representations out of any ``nn.Module`` with forward hooks, and running a module in eval mode
+without losing any submodule's own training flag."""
 
 from __future__ import annotations
 
@@ -39,3 +40,16 @@ def capture(modules: Sequence[nn.Module]) -> Iterator[list[Tensor]]:
     if missing:
         raise RuntimeError(f"modules {missing} did not run during the forward pass inside capture()")
     features.extend(outputs[i] for i in range(len(modules)))
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule in eval mode; restore each one's own training flag on exit, even on an exception (a
+    submodule deliberately left in eval mode inside a model in training mode, e.g. a frozen BatchNorm, stays so)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .features import capture
+from .features import capture, eval_mode
 
 
 def covariance(h: Tensor) -> Tensor:
@@ -85,12 +85,10 @@ def layer_covariances(model: nn.Module, layers: Sequence[nn.Module], inputs: Ten
                       chunk_size: int = 2000) -> list[Tensor]:
     """Covariances [N_l, N_l] (float64) of the outputs of ``layers`` over all ``inputs`` [M, ...].
 
-    The model runs in eval mode (restored afterwards) on chunks of ``chunk_size`` inputs, so memory stays bounded
+    The model runs in eval mode (each submodule's own flag restored afterwards) on chunks of ``chunk_size`` inputs, so memory stays bounded
     whatever M is.
     """
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         accumulators = [RunningCovariance() for _ in layers]
         for start in range(0, inputs.shape[0], chunk_size):
             with capture(layers) as features:
@@ -98,8 +96,6 @@ def layer_covariances(model: nn.Module, layers: Sequence[nn.Module], inputs: Ten
             for acc, h in zip(accumulators, features):
                 acc.update(h)
         return [acc.covariance() for acc in accumulators]
-    finally:
-        model.train(was_training)
 
 
 def layer_spectra(model: nn.Module, layers: Sequence[nn.Module], inputs: Tensor,
@@ -118,16 +114,12 @@ def bootstrap_spectra(model: nn.Module, layer: nn.Module, inputs: Tensor, draws:
     computed from the features of all M images and the draw counts as weights, so the model runs once."""
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         parts = []
         for start in range(0, inputs.shape[0], chunk_size):
             with capture([layer]) as features:
                 model(inputs[start:start + chunk_size])
             parts.append(features[0].reshape(features[0].shape[0], -1).double())
-    finally:
-        model.train(was_training)
     h = torch.cat(parts)
     m = h.shape[0]
     h = h - h.mean(0)  # a shift leaves every covariance unchanged and keeps the weighted sums small

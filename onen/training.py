@@ -167,6 +167,10 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
                 ce = F.cross_entropy(logits, y)
                 penalty = torch.zeros((), device=device)
             loss = ce + penalty
+            if not torch.isfinite(loss):  # say where it diverged, not an eigensolver failure an epoch later
+                raise FloatingPointError(f"{_describe(config)} seed {config.seed}: the loss became "
+                                         f"{loss.item()} at epoch {epoch + 1}, step {step + 1} (cross-entropy "
+                                         f"{ce.item()}, penalty {penalty.item()}); lower the learning rate or beta")
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -259,7 +263,11 @@ def extend_checkpoint(shorter: str | os.PathLike, longer: str | os.PathLike, con
     fewer epochs, or ``config`` recalibrates."""
     if config.recalibrate:
         raise ValueError("a run that recalibrates BatchNorm after its last epoch cannot be extended")
-    state = torch.load(shorter, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(shorter, map_location="cpu", weights_only=True)
+    except (EOFError, RuntimeError, OSError, pickle.UnpicklingError) as err:
+        raise RuntimeError(f"checkpoint {shorter} is unreadable ({type(err).__name__}); delete it to train the longer "
+                           "run from the start") from None
     stored = dict(state["config"])
     epochs = stored.pop("epochs", None)
     wanted = config.to_dict()

@@ -247,3 +247,33 @@ def test_an_uncached_network_under_cache_only_ends_in_one_line(tmp_path: Path,
     with pytest.raises(SystemExit) as exit_:
         main(["shallow", "--variants", "Vanilla", "--results-dir", str(tmp_path)])
     assert str(exit_.value).startswith("error:") and "ONEN_CACHE_ONLY" in str(exit_.value)
+
+
+def test_spectra_restore_each_submodule_s_own_mode() -> None:
+    """A BatchNorm frozen in eval mode inside a model in training mode stays frozen after a spectrum is measured."""
+    from onen.spectrum import bootstrap_spectra, layer_spectra
+
+    model = build_model("mlp", widths=[6], in_features=4, n_classes=3, batchnorm=True).train()
+    frozen = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)).eval()
+    x = torch.rand(50, 4)
+    layer_spectra(model, list(model.blocks), x)
+    bootstrap_spectra(model, model.blocks[0], x, draws=2)
+    assert model.training and not frozen.training
+
+
+def test_a_diverged_run_says_where_its_loss_went_non_finite(mnist_test) -> None:
+    images = mnist_test.images[:400].clone()
+    images[7] = float("nan")  # the batch that holds it gives a NaN loss
+    config = TrainConfig(widths=[16], epochs=2, batch_size=100, eigen_subset=200)
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, step \d+"):
+        train(config, Split(images, mnist_test.labels[:400]), progress=False)
+
+
+def test_a_damaged_shorter_checkpoint_is_named(tmp_path: Path) -> None:
+    from onen.training import extend_checkpoint
+
+    shorter = tmp_path / "short.pt"
+    shorter.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="short.pt is unreadable") as caught:
+        extend_checkpoint(shorter, tmp_path / "long.pt", TrainConfig(epochs=3))
+    assert "weights_only" not in str(caught.value)
