@@ -317,7 +317,7 @@ for name, config in audited.items():
         audits[name] = [a for a in found if a is not None]
 glue("control-audited", len(audits), display=False)
 glue("control-audit-total", len(audited), display=False)
-control.audit_table(audits, 0.1, "Attack audit, paper profile (mean over the audited seeds)") if audits else \
+control.audit_table(audits, 0.05, "Attack audit, paper profile (mean over the audited seeds)") if audits else \
     Markdown("No paper-profile network has been audited yet.")
 
 # %% [markdown]
