@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from .cache import CachedResult
 from .calibration import Estimator, bootstrap_interval, nonpositive_count
-from .report import common_seeds, eps50, seed_of, train_config
+from .report import common_seeds, eps50, seed_of
 from .spectrum import REACHED_ALPHA_TOLERANCE, REACHED_LOG_RATIO, target_ratio
 from .stats import bootstrap_se, combined_interval, eps_at_half_of_outcomes, t_interval, verdict_from_interval
 from .tables import Table
@@ -150,10 +150,6 @@ class Frontier:
         if not acc[0] <= accuracy <= acc[-1]:
             return math.nan
         return float(np.interp(accuracy, acc, e50))
-
-    @property
-    def seeds(self) -> int:
-        return min(len(runs) for runs in self.points.values())
 
 
 @dataclass(frozen=True)
@@ -415,11 +411,6 @@ def audit_table(audits: Mapping[str, Sequence[CachedResult]], eps: float, captio
     header = ["network", "seeds", "clean", f"PGD-40 at ε={eps:g}", f"worst case at ε={eps:g}", "strongest there",
               "largest PGD − worst", "masking flags"]
     return Table(header, rows, caption=caption)
-
-
-def train_config_of(run: CachedResult):  # noqa: ANN201 - re-exported for the chapter
-    """The :class:`~onen.config.TrainConfig` a run was trained with."""
-    return train_config(run)
 
 
 # ----------------------------------------------------------------------------------------------------------------

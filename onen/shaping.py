@@ -90,15 +90,9 @@ class SpectrumShaping(Whiten):
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape
-        flat = x.reshape(shape[0], -1)
-        if flat.shape[1] != self.num_features:
-            raise ValueError(f"SpectrumShaping expects {self.num_features} features, got {flat.shape[1]}")
+        flat = self._flat(x)
         if not self.training:
             return ((flat - self.running_mean) @ self._eval_matrix()).reshape(shape)
-        if flat.shape[0] < 2:
-            raise ValueError("SpectrumShaping needs a batch of at least 2 samples in training mode")
-        if not torch.isfinite(flat).all():
-            raise ValueError("SpectrumShaping got NaN or inf features; its running statistics are left unchanged")
         mean = flat.mean(0)
         centred = flat - mean
         with torch.no_grad():

@@ -58,16 +58,24 @@ class Whiten(nn.Module):
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
-    def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape
-        flat = x.reshape(shape[0], -1)
+    def _flat(self, x: Tensor) -> Tensor:
+        """x as [B, num_features]; in training mode also at least 2 finite samples (ValueError otherwise, before any
+        running statistic changes)."""
+        name = type(self).__name__
+        flat = x.reshape(x.shape[0], -1)
         if flat.shape[1] != self.num_features:
-            raise ValueError(f"Whiten expects {self.num_features} features, got {flat.shape[1]}")
+            raise ValueError(f"{name} expects {self.num_features} features, got {flat.shape[1]}")
         if self.training:
             if flat.shape[0] < 2:
-                raise ValueError("Whiten needs a batch of at least 2 samples in training mode")
+                raise ValueError(f"{name} needs a batch of at least 2 samples in training mode")
             if not torch.isfinite(flat).all():
-                raise ValueError("Whiten got NaN or inf features; its running statistics are left unchanged")
+                raise ValueError(f"{name} got NaN or inf features; its running statistics are left unchanged")
+        return flat
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape
+        flat = self._flat(x)
+        if self.training:
             mean = flat.mean(0)
             centred = flat - mean
             cov = centred.T @ centred / (flat.shape[0] - 1)
