@@ -21,20 +21,20 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 book: $(STAMP)
-	$(PY) -m onen.build all
+	$(PY) -m onen.commands.build all
 
 test: $(STAMP)
 	$(PY) -m pytest tests
-	$(PY) -m onen.build execute --jobs 2
+	$(PY) -m onen.commands.build execute --jobs 2
 	OMP_NUM_THREADS=1 $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		$$($(PY) -m onen.build list)
-	$(PY) -m onen.build html
+		$$($(PY) -m onen.commands.build list)
+	$(PY) -m onen.commands.build html
 
 execute: $(STAMP)
-	$(PY) -m onen.build execute
+	$(PY) -m onen.commands.build execute
 
 html: $(STAMP)
-	$(PY) -m onen.build html
+	$(PY) -m onen.commands.build html
 
 clean:
 	rm -rf _build book/*.ipynb

@@ -19,8 +19,8 @@ import time
 import numpy as np
 
 from onen.drift import DriftRecorder
-from onen.experiments import dataset
-from onen.training import TrainConfig, eigen_inputs, train
+from onen.runs.experiments import dataset
+from onen.runs.training import TrainConfig, eigen_inputs, train
 
 STRATEGIES = {
     "epoch": dict(),

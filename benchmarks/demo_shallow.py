@@ -21,7 +21,7 @@ import numpy as np
 
 from onen.data import load_mnist
 from onen.spectrum import fit_power_law, layer_spectra
-from onen.training import TrainConfig, train
+from onen.runs.training import TrainConfig, train
 
 
 def main() -> None:
@@ -77,7 +77,7 @@ def save_figure(results: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from onen.plotting import plot_spectra, use_style
+    from onen.analysis.plotting import plot_spectra, use_style
 
     use_style()
     fig, (ax_spec, ax_alpha, ax_acc) = plt.subplots(1, 3, figsize=(13, 3.8))

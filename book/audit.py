@@ -43,11 +43,11 @@ from IPython.display import Markdown, display
 from matplotlib.colors import ListedColormap
 from myst_nb import glue
 
-from onen import profiles
-from onen.audit import audit_run, masking_flags
-from onen.plotting import PALETTE, use_style
-from onen.stats import outcome_term, paired_contrast
-from onen.tables import Table
+from onen.analysis import profiles
+from onen.robustness.audit import audit_run, masking_flags
+from onen.analysis.plotting import PALETTE, use_style
+from onen.analysis.stats import outcome_term, paired_contrast
+from onen.analysis.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
@@ -146,7 +146,7 @@ Table(["attack", "this audit", "AutoAttack (standard)"], budget_rows,
 # %% [markdown]
 # ## The rule for a masking flag
 #
-# Three checks, each a flag on one network and seed (`onen.audit.masking_flags`), stated here before the results:
+# Three checks, each a flag on one network and seed (`onen.robustness.audit.masking_flags`), stated here before the results:
 #
 # 1. **Black box beats white box.** At some $\epsilon$, Square or the transfer attack leaves a *lower* accuracy than
 #    the strongest of the four white-box attacks (PGD-1, PGD-{glue:text}`audit-restarts`, APGD-CE, APGD-T) by more
@@ -421,8 +421,8 @@ for family, names_f in by_family.items():
 # PGD-1 difference minus the worst-case difference; its share is that, divided by the PGD-1 difference.
 #
 # The intervals follow {doc}`reproduced`: 95%, from the spread over seeds (Student $t$) combined with a paired
-# bootstrap over the audited images (`onen.stats.bootstrap_se`, the same resample of images for every network,
-# seed and attack, so the gap closed has an interval of its own; `onen.stats.combined_interval`). With one seed the
+# bootstrap over the audited images (`onen.analysis.stats.bootstrap_se`, the same resample of images for every network,
+# seed and attack, so the gap closed has an interval of its own; `onen.analysis.stats.combined_interval`). With one seed the
 # interval holds the image error alone, which says how precisely these images measure *these* networks, not
 # whether another training run would agree, and the verdict is "not enough seeds" whatever the interval says. The
 # verdict on the worst-case difference uses the rule of {doc}`reproduced` with the claimed sign positive (the
@@ -447,7 +447,7 @@ for family in ("MLP", "CNN"):
 
 def baseline_of(name):
     """Vanilla of the same architecture; the BatchNorm pair of section 4.1 is set against Vanilla-BN, and the pair at
-    the search's point closest to 1/n against its own Vanilla (`onen.profiles.reference_network`)."""
+    the search's point closest to 1/n against its own Vanilla (`onen.analysis.profiles.reference_network`)."""
     return profiles.reference_network(name, profile)
 
 

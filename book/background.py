@@ -39,13 +39,14 @@ import numpy as np
 import torch
 from myst_nb import glue
 
-from onen import data, manifolds
-from onen import profiles
+from onen import data
+from onen import manifolds
+from onen.analysis import profiles
 from onen.cache import cached
 from onen.cifar import load_cifar10_jpeg
-from onen.plotting import PALETTE, use_style
+from onen.analysis.plotting import PALETTE, use_style
 from onen.spectrum import covariance, eigenvalues_descending, fit_power_law
-from onen.tables import Table
+from onen.analysis.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seed = setup.results_dir, setup.seeds[0]

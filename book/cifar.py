@@ -38,14 +38,15 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from onen import profiles, report
-from onen.audit import audit_run
+from onen.analysis import profiles
+from onen.analysis import report
+from onen.robustness.audit import audit_run
 from onen.cifar import CLASSES
-from onen.cifar_corruptions import corrupt, corruption_run
-from onen.experiments import dataset, run_seeds
-from onen.plotting import colours, use_style
-from onen.stats import t_interval
-from onen.tables import Table
+from onen.robustness.cifar_c import corrupt, corruption_run
+from onen.runs.experiments import dataset, run_seeds
+from onen.analysis.plotting import colours, use_style
+from onen.analysis.stats import t_interval
+from onen.analysis.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seeds, device = setup.results_dir, setup.seeds, setup.device
@@ -126,7 +127,7 @@ Table(["setting", "value"],
        ["eigenbasis images", str(base.eigen_subset or base.train_subset or 50000)],
        ["PGD steps", str(evaluation.pgd_steps)], ["spectrum images (test)", str(evaluation.spectrum_subset or 10000)],
        ["seeds", ", ".join(str(s) for s in seeds)]],
-      caption=f"Settings of the {profile} profile (onen.profiles.cifar_settings)")
+      caption=f"Settings of the {profile} profile (onen.analysis.profiles.cifar_settings)")
 
 # %% [markdown]
 # {numref}`fig-cifar-examples` shows test images, clean and under the corruptions of the last section.
@@ -354,13 +355,13 @@ plt.close(fig)
 #
 # ## An attack audit at one radius
 #
-# FGSM and a short PGD can overstate robustness when a network's gradients are uninformative. With `onen.audit`, each
+# FGSM and a short PGD can overstate robustness when a network's gradients are uninformative. With `onen.robustness.audit`, each
 # network is attacked again at $\epsilon$ = {glue:text}`cifar-audit-eps` on {glue:text}`cifar-audit-images` test
 # images with PGD, PGD with restarts, APGD-CE, APGD-T and the gradient-free Square attack (the last three from
 # `torchattacks`), and "worst" counts an image as robust only if every attack failed. The budgets are those of the
 # profile (smaller than AutoAttack's), and with this few images each accuracy carries a test-image error of several
 # points (binomial, 95%: ±{glue:text}`cifar-audit-half-width` points at Vanilla's clean accuracy on these images).
-# Of `onen.audit`'s masking checks, two apply at a single radius: the gradient-free Square attack beating
+# Of `onen.robustness.audit`'s masking checks, two apply at a single radius: the gradient-free Square attack beating
 # every gradient attack, and PGD restarts gaining more than noise. The third, accuracy not reaching zero at the largest
 # radius, needs a grid that extends to large radii, which a one-radius audit does not have, so it is left out.
 
@@ -399,7 +400,7 @@ Table(["network", "clean", *(a.replace("_", " ") for a in attacks), "masking fla
 # ## Common corruptions
 #
 # CIFAR-10-C {cite}`hendrycks2019` corrupts the test images with noise, blur, weather and digital distortions. Five
-# of them keep their meaning at 32x32 and are computed here by `onen.cifar_corruptions` with CIFAR-10-C's parameters:
+# of them keep their meaning at 32x32 and are computed here by `onen.robustness.cifar_c` with CIFAR-10-C's parameters:
 # Gaussian noise, Gaussian blur (torchvision), contrast (torchvision), brightness (in HSV, kornia) and JPEG
 # compression (Pillow), on {glue:text}`cifar-corr-images` test images at severities
 # {glue:text}`cifar-corr-severities`. Every corruption is drawn from one fixed seed, so all networks see the same

@@ -49,15 +49,17 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from onen import control, profiles, report
-from onen.audit import stored_audit
+from onen.analysis import control
+from onen.analysis import profiles
+from onen.analysis import report
+from onen.robustness.audit import stored_audit
 from onen.calibration import Estimator
-from onen.calibration_run import estimators_of
+from onen.runs.calibration_run import estimators_of
 from onen.data import load
-from onen.experiments import run_seeds, stored
+from onen.runs.experiments import run_seeds, stored
 from onen.manifolds import intrinsic_dimension, smoothness_bound
-from onen.plotting import colours, use_style
-from onen.tables import Table
+from onen.analysis.plotting import colours, use_style
+from onen.analysis.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 use_style()
@@ -82,7 +84,7 @@ glue("control-profile", profile, display=False)
 # **The gate's estimator is chosen by a rule fixed before any network is looked at:** among the estimators whose
 # absolute bias stays under 0.05 at every $\alpha$ in 0.5-2 with 10000 images, the one with the widest rank window
 # (ties: the $1/n$ weighting). The calibration below is the paper profile's, committed under `results/paper`
-# (`python -m onen.experiments calibration --profile paper`); the {glue:text}`control-profile` profile's own, on its
+# (`python -m onen calibration --profile paper`); the {glue:text}`control-profile` profile's own, on its
 # narrower layer, is computed when missing.
 
 # %% tags=["hide-input"]
@@ -204,7 +206,7 @@ Table(["network", "target α", f"measured α ({gate.name}) [95%]", "median |log 
 # at $10^{-3}$, batch 3500, 50 epochs, evaluated on all 10000 test images. The shaped ones are trained at
 # $\alpha \in \{0.5, 1, 1.5, 2, 3\}$; the committed Whitened network stands for $\alpha = 0$ (it differs from a shaped
 # $\alpha = 0$, $\tau = 10$ layer in its top ten eigenvalues and its scale). Vanilla is also stopped after 1, 4 and
-# 16 epochs to trace its frontier. `python -m onen.experiments control --profile paper` computes the missing ones,
+# 16 epochs to trace its frontier. `python -m onen control --profile paper` computes the missing ones,
 # each with its attack audit (computed when it is trained, since weights are not kept).
 
 # %% tags=["hide-input"]

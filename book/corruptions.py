@@ -18,7 +18,7 @@
 # corruption, whether a spectral regularizer helps or hurts against the Vanilla network of the same architecture.
 #
 # MNIST-C's files cannot be downloaded where this book is built, so its corruptions are computed on the MNIST test
-# images by `onen.corruptions`, written from MNIST-C's published definitions with torchvision, kornia and scipy. They
+# images by `onen.robustness.mnist_c`, written from MNIST-C's published definitions with torchvision, kornia and scipy. They
 # follow those definitions closely but are not bit-identical to the published files (another random generator, and
 # small departures each function's documentation lists); the numbers here are therefore comparable between the
 # networks of this book, not digit for digit with published MNIST-C results.
@@ -37,12 +37,12 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from onen import profiles
-from onen.corruption_eval import corruption_run, dataset_available, scored_images
-from onen.corruptions import CORRUPTIONS, FAMILIES, PARAMETERS, corrupt
-from onen.plotting import PALETTE, use_style
-from onen.stats import Term, paired_contrast
-from onen.tables import Table
+from onen.analysis import profiles
+from onen.robustness.mnist_c_eval import corruption_run, dataset_available, scored_images
+from onen.robustness.mnist_c import CORRUPTIONS, FAMILIES, PARAMETERS, corrupt
+from onen.analysis.plotting import PALETTE, use_style
+from onen.analysis.stats import Term, paired_contrast
+from onen.analysis.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seeds, device = setup.results_dir, setup.seeds, setup.device
@@ -250,7 +250,7 @@ if fashion:
                         for name, config in profiles.shallow_variants(profile).items()
                         if name in ("Vanilla", "Whitened") or (config.regularizer == "spectral"
                                                                and config.basis == "epoch" and not config.batchnorm)}
-    from onen.experiments import run_seeds
+    from onen.runs.experiments import run_seeds
 
     fashion_results = {name: run_seeds(config, setup.evaluation, seeds, results_dir, device, False)
                        for name, config in fashion_variants.items()}
@@ -264,7 +264,7 @@ else:
 
 # %% tags=["hide-input"]
 if fashion:
-    from onen import report
+    from onen.analysis import report
 
     fig = report.robustness_figure(fashion_results, attacks=("fgsm", "pgd"),
                                    title="Fashion-MNIST, shallow net: FGSM (dashed) and PGD (solid)")

@@ -38,9 +38,11 @@ from IPython.display import Markdown, display
 import numpy as np
 from myst_nb import glue
 
-from onen import deep, profiles, report
-from onen.deep import ARCHS as archs
-from onen.plotting import use_style
+from onen.analysis import deep
+from onen.analysis import profiles
+from onen.analysis import report
+from onen.analysis.deep import ARCHS as archs
+from onen.analysis.plotting import use_style
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
@@ -106,7 +108,7 @@ for table in deep.summary_tables(results):
 # %% [markdown]
 # **Which $\beta$.** As in the previous chapter, the contrasts use the weight whose regularized layers come closest to
 # their target (smallest median $|\log(\lambda_k / \gamma_k)|$ of the table, averaged over the regularized layers
-# and seeds; ties to the smaller $\beta$; `onen.report.closest_beta`), a rule that reads spectra only.
+# and seeds; ties to the smaller $\beta$; `onen.analysis.report.closest_beta`), a rule that reads spectra only.
 
 # %%
 for arch in archs:
@@ -177,7 +179,7 @@ plt.close(fig)
 # The paper trains these networks for 100 epochs on all 60000 training images (Adam with AMSGrad at learning rate
 # $10^{-4}$; batch 1500 for the MLP, 6000 for the CNN), with three seeds, and attacks all 10000 test images. That is
 # beyond the 2-core CPU the book is built on, so these networks are computed on a GPU
-# (`python -m onen.experiments deep_all_layers --profile paper --device cuda --workers 12`) and stored with the book
+# (`python -m onen deep_all_layers --profile paper --device cuda --workers 12`) and stored with the book
 # under `results/paper/`. This section shows the stored ones whatever profile built the rest of the chapter, and
 # lists the others as missing; it never trains one. {glue:text}`deep-all-paper-status` The contrasts below use
 # every $\beta$ of the paper and the verdict rule of {doc}`reproduced`; a spectrally regularized network is tested

@@ -35,9 +35,10 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 from myst_nb import glue
 
-from onen import deep, profiles
-from onen.deep import ARCHS as archs
-from onen.plotting import use_style
+from onen.analysis import deep
+from onen.analysis import profiles
+from onen.analysis.deep import ARCHS as archs
+from onen.analysis.plotting import use_style
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
@@ -127,7 +128,7 @@ for table in deep.summary_tables(results):
 # %% [markdown]
 # **Which $\beta$.** The contrasts below use, per architecture, the weight whose regularized last layer (without
 # whitening) comes closest to its target: the smallest median $|\log(\lambda_k / \gamma_k)|$ of the summary table,
-# averaged over seeds, ties going to the smaller $\beta$ (`onen.report.closest_beta`). The rule reads spectra only,
+# averaged over seeds, ties going to the smaller $\beta$ (`onen.analysis.report.closest_beta`). The rule reads spectra only,
 # so it cannot favour the robustness it is then used to test; SpecReg-Wh uses the same $\beta$, so that whitening is
 # the only difference between the two.
 
@@ -172,7 +173,7 @@ plt.close(fig)
 # The paper trains these networks for 100 epochs on all 60000 training images (Adam with AMSGrad at learning rate
 # $10^{-4}$; batch 1500 for the MLP, 6000 for the CNN), with three seeds, and attacks all 10000 test images. That is
 # beyond the 2-core CPU the book is built on, so these networks are computed on a GPU
-# (`python -m onen.experiments deep_last_layer --profile paper --device cuda --workers 12`) and stored with the book
+# (`python -m onen deep_last_layer --profile paper --device cuda --workers 12`) and stored with the book
 # under `results/paper/`. This section shows the stored ones whatever profile built the rest of the chapter, and
 # lists the others as missing; it never trains one. {glue:text}`deep-last-paper-status` The claims of section 4.2
 # compare gains between networks (a deep net's against a shallow one's, with and without a whitened layer);

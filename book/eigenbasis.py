@@ -45,16 +45,17 @@ import torch
 from IPython.display import Markdown
 from myst_nb import glue
 
-from onen import profiles, search
+from onen.analysis import profiles
+from onen.runs import search
 from onen.attacks import robustness_curve
 from onen.cache import cached
 from onen.drift import DriftRecorder
-from onen.experiments import dataset
-from onen.plotting import PALETTE, colours, use_style
+from onen.runs.experiments import dataset
+from onen.analysis.plotting import PALETTE, colours, use_style
 from onen.regularizers import spectral_penalty
 from onen.spectrum import TargetScore, fit_power_law, layer_spectra, power_law_spectrum, target_score
-from onen.tables import Table
-from onen.training import TrainConfig, eigen_inputs, evaluate_accuracy, train
+from onen.analysis.tables import Table
+from onen.runs.training import TrainConfig, eigen_inputs, evaluate_accuracy, train
 
 # The small net of the regularizer chapter: 784-[width]-10 tanh, Adam (AMSGrad) as in the paper, batch >= width.
 settings = profiles.regularizer_settings(profile)

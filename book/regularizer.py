@@ -40,14 +40,14 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from onen import profiles
+from onen.analysis import profiles
 from onen.attacks import robustness_curve
 from onen.cache import cached
 from onen.drift import DriftRecorder
-from onen.experiments import dataset
-from onen.plotting import PALETTE, colours, plot_spectra, use_style
+from onen.runs.experiments import dataset
+from onen.analysis.plotting import PALETTE, colours, plot_spectra, use_style
 from onen.spectrum import fit_power_law, layer_spectra
-from onen.training import TrainConfig, eigen_inputs, evaluate_accuracy, train
+from onen.runs.training import TrainConfig, eigen_inputs, evaluate_accuracy, train
 
 # The small net of this chapter: 784-[width]-10 tanh, Adam (AMSGrad) as in the paper, batch >= width.
 settings = profiles.regularizer_settings(profile)

@@ -39,8 +39,8 @@
 # images (another sample of images gives other accuracies). Every network is attacked on the same test images, so the
 # images' share is common to all seeds and invisible in the spread between them. It is estimated by a paired
 # bootstrap: the attacked images are resampled with replacement, the same resample for every network and seed, and
-# the contrast recomputed from the stored per-image PGD outcomes (`onen.stats.bootstrap_se`). The interval is the
-# mean over seeds $\pm\, t_{n-1} \sqrt{s^2/n + \mathrm{SE}_\mathrm{images}^2}$ (`onen.stats.paired_contrast`);
+# the contrast recomputed from the stored per-image PGD outcomes (`onen.analysis.stats.bootstrap_se`). The interval is the
+# mean over seeds $\pm\, t_{n-1} \sqrt{s^2/n + \mathrm{SE}_\mathrm{images}^2}$ (`onen.analysis.stats.paired_contrast`);
 # with one seed it holds the image error alone (normal quantile) and the verdict is "not enough seeds" whatever it
 # says. Networks evaluated without per-image outcomes get the seed interval only.
 
@@ -58,13 +58,15 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from onen import control, profiles, report
-from onen.audit import stored_audit
-from onen.experiments import run_seeds, stored_seeds
-from onen.plotting import PALETTE, use_style
-from onen.sanity import attack_sanity
-from onen.stats import paired_contrast
-from onen.tables import Table
+from onen.analysis import control
+from onen.analysis import profiles
+from onen.analysis import report
+from onen.robustness.audit import stored_audit
+from onen.runs.experiments import run_seeds, stored_seeds
+from onen.analysis.plotting import PALETTE, use_style
+from onen.analysis.sanity import attack_sanity
+from onen.analysis.stats import paired_contrast
+from onen.analysis.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
@@ -83,7 +85,7 @@ for arch in ("mlp", "cnn"):
 # %% [markdown]
 # ## Attack sanity
 #
-# Before any comparison, every network's own curves are checked for what a correct attack implies (`onen.sanity`):
+# Before any comparison, every network's own curves are checked for what a correct attack implies (`onen.analysis.sanity`):
 #
 # - accuracy at $\epsilon = 0$ equals the clean accuracy of the same images, exactly (a plain forward pass against
 #   the attack code at zero budget: a difference means the attack changes the input or the network's mode);

@@ -47,13 +47,15 @@ import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from onen import profiles, report, search
-from onen.experiments import run_seeds, stored_seeds
-from onen.plotting import PALETTE, colours, plot_spectra, sensitivity_grid, use_style
-from onen.search import stored_point
+from onen.analysis import profiles
+from onen.analysis import report
+from onen.runs import search
+from onen.runs.experiments import run_seeds, stored_seeds
+from onen.analysis.plotting import PALETTE, colours, plot_spectra, sensitivity_grid, use_style
+from onen.runs.search import stored_point
 from onen.spectrum import (REACHED_ALPHA_TOLERANCE, fit_power_law, target_ratio,
                            white_reference_alpha)
-from onen.tables import Table
+from onen.analysis.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
@@ -267,7 +269,7 @@ plt.close(fig)
 # or on a 2-core CPU, and the table says which. The two give different floating-point results for the same seed,
 # so a seed trained on each is two samples of the same configuration, not one. The chapter only loads these
 # networks: one that has not been computed yet is listed as missing, never trained on the fly.
-# `python -m onen.experiments shallow --profile paper` computes the missing ones and resumes any that was
+# `python -m onen shallow --profile paper` computes the missing ones and resumes any that was
 # interrupted; on a GPU, `--device cuda --workers 12` trains twelve at once.
 
 # %%
@@ -457,7 +459,7 @@ plt.close(fig)
 # for {glue:text}`shallow-paper-search-epochs` epochs with the tracked basis at each (learning rate, $\beta$) of the
 # table below, and scores the hidden layer on all 10000 test images over the penalized ranks 12-2000. Where a
 # point's penalty was still falling at the end, the search also trains it on for longer (from its checkpoint, so
-# the longer run continues the same network: `onen.training.extend_checkpoint`). Every point has the grid's seed
+# the longer run continues the same network: `onen.runs.training.extend_checkpoint`). Every point has the grid's seed
 # except where the table's seed column says otherwise: there, section 4.1's network of another seed at the closest
 # setting is shown at the epochs it trained there and continued further, so that the two differ only in how long
 # they trained.

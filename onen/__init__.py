@@ -4,18 +4,18 @@ Reference implementation of Nassar, Sokol, Chung, Harris & Park, "On 1/n neural 
 (NeurIPS 2020).
 """
 
-from .attacks import accuracy, fgsm, gaussian_noise, pgd, robustness_curve
-from .data import Split, load, load_fashion_mnist, load_mnist
-from .features import capture
-from .jacobian import jacobian_norm_sq
-from .models import CNN, MLP, Classifier, build_model
-from .regularizers import SpectralRegularizer, select_layers, spectral_penalty
-from .spectrum import covariance, eigenspectrum, fit_power_law, layer_covariances, layer_spectra
-from .config import EvalConfig, TrainConfig
-from .training import History, evaluate_accuracy, resolve_device, train
-from .whiten import Whiten
-from .shaping import SpectrumShaping
-from .calibration import Estimator
+from onen.attacks import accuracy, fgsm, gaussian_noise, pgd, robustness_curve
+from onen.data import Split, load, load_fashion_mnist, load_mnist
+from onen.features import capture
+from onen.jacobian import jacobian_norm_sq
+from onen.models import CNN, MLP, Classifier, build_model
+from onen.regularizers import SpectralRegularizer, select_layers, spectral_penalty
+from onen.spectrum import covariance, eigenspectrum, fit_power_law, layer_covariances, layer_spectra
+from onen.runs.config import EvalConfig, TrainConfig
+from onen.runs.training import History, evaluate_accuracy, resolve_device, train
+from onen.whiten import Whiten
+from onen.shaping import SpectrumShaping
+from onen.calibration import Estimator
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from .features import eval_mode
+from onen.features import eval_mode
 
 ATTACKS = ("fgsm", "pgd", "noise")
 _SLACK = 1e-6  # tolerance on the [0, 1] range of clean inputs (float rounding of a preprocessing step)

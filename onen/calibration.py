@@ -12,7 +12,7 @@ estimators the book compares:
 - :func:`sample_spectra`: the descending sample-covariance eigenvalues of draws of such a layer;
 - :func:`calibrate`: each estimator's mean error (bias), spread, and the coverage of its bootstrap interval;
 - :func:`bootstrap_interval`: the normal bootstrap interval of an exponent from bootstrap spectra (resampled images),
-  which :func:`onen.experiments.run` stores with ``EvalConfig.spectrum_bootstrap``.
+  which :func:`onen.runs.experiments.run` stores with ``EvalConfig.spectrum_bootstrap``.
 
 The gate's estimator (:data:`GATE`) is chosen from the committed calibration by the rule of :func:`choose_gate`,
 stated before any network is looked at: the widest window whose absolute bias stays under 0.05 at every alpha in
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .spectrum import eigenvalues_descending
+from onen.spectrum import eigenvalues_descending
 
 WEIGHTINGS = ("1/n", "none")
 

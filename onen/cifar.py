@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .cache import sha256_file
-from .data import DATA_ENV, Split, data_root
+from onen.cache import sha256_file
+from onen.data import DATA_ENV, Split, data_root
 
 FOLDER = "cifar10-jpeg"
 ARCHIVE = "cifar10_jpeg_bytes.npz"

@@ -7,7 +7,7 @@ under it. This module measures that gap against the fresh covariance C of the cu
 - :func:`principal_angles`: angles between the top-k stale and fresh eigenspaces (0 = same subspace, 90 = orthogonal);
 - :func:`stale_basis_error`: error of the stale-basis eigenvalue estimates diag(V^T C V) against the eigenvalues of C,
   and of the Eq. 2 penalty computed from each;
-- :class:`DriftRecorder`: both, every few optimiser steps, as an ``after_step`` callback of :func:`onen.training.train`.
+- :class:`DriftRecorder`: both, every few optimiser steps, as an ``after_step`` callback of :func:`onen.runs.training.train`.
 
 By default C is the covariance over the same inputs the basis came from, so only the basis is stale and sampling noise
 does not enter. Given ``heldout`` images, C is their covariance instead: the error then also holds the sampling
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .regularizers import SpectralRegularizer, spectral_penalty
-from .spectrum import eigh_descending, layer_covariances
+from onen.regularizers import SpectralRegularizer, spectral_penalty
+from onen.spectrum import eigh_descending, layer_covariances
 
 
 def principal_angles(V: Tensor, U: Tensor, k: int) -> Tensor:
@@ -82,7 +82,7 @@ def stale_basis_error(V: Tensor, C: Tensor, tau: int = 10, alpha: float = 1.0,
 
 
 class DriftRecorder:
-    """``after_step`` callback of :func:`onen.training.train` measuring the staleness of a regularizer's basis.
+    """``after_step`` callback of :func:`onen.runs.training.train` measuring the staleness of a regularizer's basis.
 
     It measures after the first step of every epoch and then after every ``every``-th step of the epoch (steps
     counted from 1), so the first point of an epoch shows a basis one step old and the last one the oldest. Each

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .spectrum import eigenvalues_descending
+from onen.spectrum import eigenvalues_descending
 
 
 def fourier_variances(n_freq: int, alpha: float) -> np.ndarray:

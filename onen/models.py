@@ -15,9 +15,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .features import capture
-from .shaping import SpectrumShaping
-from .whiten import Whiten
+from onen.features import capture
+from onen.shaping import SpectrumShaping
+from onen.whiten import Whiten
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 ACTIVATIONS = tuple(_ACTIVATIONS)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .spectrum import eigh_descending, layer_covariances
+from onen.spectrum import eigh_descending, layer_covariances
 
 
 def spectral_penalty(lam: Tensor, tau: int = 10, alpha: float = 1.0) -> Tensor:

@@ -12,7 +12,7 @@ target. ``alpha = 0, tau = 0`` maps every eigenvalue to lambda_1, a whitened lay
 network is the alpha = 0 end of this family).
 
 Like BatchNorm and :class:`~onen.whiten.Whiten`, it uses the batch's own mean and covariance in training and running
-estimates in eval mode, so a prediction never depends on the rest of its batch; :func:`onen.training.recalibrate`
+estimates in eval mode, so a prediction never depends on the rest of its batch; :func:`onen.runs.training.recalibrate`
 recomputes the running estimates exactly for the final weights.
 
 Cost. The map is exact for every training batch: one float64 eigendecomposition of the batch covariance per step.
@@ -39,7 +39,7 @@ import math
 import torch
 from torch import Tensor
 
-from .whiten import Whiten
+from onen.whiten import Whiten
 
 
 def target_spectrum(values: Tensor, tau: int, alpha: float) -> Tensor:

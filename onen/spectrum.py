@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .features import capture, eval_mode
+from onen.features import capture, eval_mode
 
 
 def covariance(h: Tensor) -> Tensor:

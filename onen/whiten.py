@@ -9,7 +9,7 @@ matrix gives the flat spectrum that matters here.
 The jitter added to the covariance's diagonal sets how white the layer really is: a direction whose variance is below
 the jitter is shrunk rather than scaled to 1. The default, 1e-5, is the authors'. With ``momentum=None`` the running
 statistics are a cumulative average over every batch seen since they were reset (as BatchNorm's), which
-:func:`onen.training.recalibrate` uses to recompute them exactly for the final weights.
+:func:`onen.runs.training.recalibrate` uses to recompute them exactly for the final weights.
 """
 
 from __future__ import annotations

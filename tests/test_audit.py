@@ -16,8 +16,8 @@ import torch.nn.functional as F
 # the audit extra is part of every install the Makefile and CI make: a missing torchattacks fails here, loudly
 import torchattacks  # noqa: E402
 
-from onen.attacks import accuracy, fgsm, pgd  # noqa: E402
-from onen.audit import (ATTACKS, AuditConfig, audit_curves, audit_run, masking_flags,  # noqa: E402
+from onen.attacks import accuracy, fgsm, pgd
+from onen.robustness.audit import (ATTACKS, AuditConfig, audit_curves, audit_run, masking_flags,  # noqa: E402
                         transfer_curve)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.py
@@ -341,9 +341,9 @@ def synthetic_split(n: int, seed: int):
 
 def test_audit_run_cache_hit_equals_fresh_and_the_audit_is_in_the_key(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from onen import experiments
-    from onen.config import TrainConfig
-    from onen.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, NotCached
+    from onen.runs import experiments
+    from onen.runs.config import TrainConfig
+    from onen.runs.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, NotCached
 
     splits = {"train": synthetic_split(200, 0), "test": synthetic_split(60, 1)}
     monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: splits[split])
@@ -369,7 +369,7 @@ def test_audit_run_cache_hit_equals_fresh_and_the_audit_is_in_the_key(tmp_path: 
     assert np.array_equal(fresh.arrays["correct_worst"], expected)
     assert np.allclose(fresh.arrays["worst"], expected.mean(axis=1))
 
-    from onen.audit import stored_audit
+    from onen.robustness.audit import stored_audit
 
     found = stored_audit(config, audit, str(tmp_path), transfer_source=source)
     assert found is not None and np.array_equal(found.arrays["correct_worst"], fresh.arrays["correct_worst"])

@@ -1,4 +1,4 @@
-"""The book runner (onen.build): a failed or interrupted chapter never replaces the last good executed notebook, the published
+"""The book runner (onen.commands.build): a failed or interrupted chapter never replaces the last good executed notebook, the published
 page hides the injected parameters, and html() refuses a notebook that did not run to the end."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from onen import build
+from onen.commands import build
 
 
 def write_chapter(root: Path, name: str, body: str) -> None:

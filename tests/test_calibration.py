@@ -115,7 +115,7 @@ def test_gate_rule() -> None:
 
 
 def test_cached_calibration_holds_every_estimator_and_the_rule_s_gate(tmp_path) -> None:
-    from onen.calibration_run import CalibrationConfig, calibration_result, estimators_of, gate_of, stored_calibration
+    from onen.runs.calibration_run import CalibrationConfig, calibration_result, estimators_of, gate_of, stored_calibration
 
     config = CalibrationConfig(dim=60, alphas=(0.5, 1.0, 1.5, 2.0), sample_sizes=(3000, 6000), draws=2,
                                coverage_alphas=(1.0,), coverage_draws=2, boots=4)

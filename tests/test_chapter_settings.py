@@ -1,4 +1,4 @@
-"""The chapters' own settings live in onen.profiles: the regularizer and eigenbasis chapters read
+"""The chapters' own settings live in onen.analysis.profiles: the regularizer and eigenbasis chapters read
 ``regularizer_settings``, the background chapter ``background_settings`` (no MNIST needed)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from onen import profiles
-from onen.training import TrainConfig
+from onen.analysis import profiles
+from onen.runs.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

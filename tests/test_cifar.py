@@ -109,7 +109,7 @@ def test_torchvision_layout_is_checked_and_chosen_first(tmp_path):
 
 
 def test_the_source_is_part_of_the_key():
-    from onen.config import TrainConfig
+    from onen.runs.config import TrainConfig
 
     jpeg = TrainConfig(arch="cifar_cnn", dataset="cifar10")
     original = TrainConfig(arch="cifar_cnn", dataset="cifar10", cifar_source="torchvision")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from onen.cifar_corruptions import (CORRUPTIONS, PARAMETERS, SEVERITIES, CifarCorruptionConfig, corrupt, jpeg)
+from onen.robustness.cifar_c import (CORRUPTIONS, PARAMETERS, SEVERITIES, CifarCorruptionConfig, corrupt, jpeg)
 
 
 def natural_like(n: int = 16, seed: int = 0) -> torch.Tensor:
@@ -140,7 +140,7 @@ def test_bad_arguments_are_refused() -> None:
                                         ("seed", -1), ("seed", 1.0), ("batch_size", 0), ("batch_size", False)])
 def test_both_corruption_selections_reject_the_same_fields(field, bad):
     """MNIST's and CIFAR-10's selections share one validator: the same bad value fails both, naming the field."""
-    from onen.corruption_eval import CorruptionConfig
+    from onen.robustness.mnist_c_eval import CorruptionConfig
 
     for make in (CorruptionConfig, CifarCorruptionConfig):
         with pytest.raises(ValueError, match=field):

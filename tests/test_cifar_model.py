@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from onen import profiles
-from onen.config import TrainConfig
+from onen.analysis import profiles
+from onen.runs.config import TrainConfig
 from onen.features import capture
 from onen.models import CIFAR10_MEAN, CIFAR10_STD, CifarCNN, build_model, cifar_widths
 from onen.regularizers import SpectralRegularizer, select_layers

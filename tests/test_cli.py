@@ -1,4 +1,4 @@
-"""``python -m onen.experiments --workers N``: networks trained in parallel processes equal those trained in one."""
+"""``python -m onen --workers N``: networks trained in parallel processes equal those trained in one."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from onen.cli import Job, main, run_jobs
-from onen.config import EvalConfig, TrainConfig
+from onen.commands.cli import Job, main, run_jobs
+from onen.runs.config import EvalConfig, TrainConfig
 from onen.cache import lookup
-from onen.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, _run_key
+from onen.runs.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, _run_key
 
 TINY_EVAL = EvalConfig(test_subset=50, eps_fgsm=[0.0, 0.1], eps_pgd=[0.0, 0.1], noise_sigmas=[0.0, 0.3], pgd_steps=2,
                        spectrum_subset=200, sensitivity_indices=[0, 1], store_outcomes=True)
@@ -75,7 +75,7 @@ def test_workers_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_jobs_are_ordered_by_their_number_of_steps() -> None:
-    from onen.cli import start_order
+    from onen.commands.cli import start_order
 
     short, long_, medium, also_medium = (Job("shallow", name, 0, TrainConfig(epochs=e, batch_size=3500), TINY_EVAL)
                                          for name, e in (("s", 2), ("l", 50), ("m", 10), ("m2", 10)))
@@ -87,8 +87,8 @@ def test_control_jobs_audit_what_they_train_with_vanilla_of_the_same_seed_as_tra
     """The paper profile's control chapter: every shaped network and the listed section-4.1 networks carry the
     control audit and Vanilla of their own seed as the transfer source; the frontier's networks carry none; the quick
     profile audits nothing."""
-    from onen import profiles
-    from onen.cli import chapter_jobs
+    from onen.analysis import profiles
+    from onen.commands.cli import chapter_jobs
 
     jobs = chapter_jobs(["control"], "paper", [1])
     audited = {job.name for job in jobs if job.audit is not None}

@@ -19,9 +19,10 @@ from onen.cache import CODE_VERSION
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = Path(__file__).with_name("result_code_fingerprint.json")
 # every module whose code decides a number that the cache stores
-MODULES = ("attacks", "audit", "config", "corruption_eval", "corruptions", "data", "experiments", "features", "jacobian",
-           "models", "regularizers", "search", "spectrum", "training", "whiten", "shaping", "calibration",
-           "calibration_run", "cifar", "cifar_corruptions", "drift")
+MODULES = ("attacks", "cache", "calibration", "cifar", "data", "drift", "features", "jacobian", "models",
+           "regularizers", "shaping", "spectrum", "whiten",
+           "runs/config", "runs/training", "runs/experiments", "runs/search", "runs/calibration_run",
+           "robustness/audit", "robustness/mnist_c", "robustness/mnist_c_eval", "robustness/cifar_c")
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from onen import control
+from onen.analysis import control
 from onen.cache import CachedResult
 from onen.calibration import Estimator
-from onen.config import TrainConfig
+from onen.runs.config import TrainConfig
 
 EPS = np.array([0.0, 0.1, 0.2, 0.3])
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from onen import experiments
-from onen.corruption_eval import CorruptionConfig, corruption_run, evaluate
-from onen.corruptions import CORRUPTIONS, corrupt
+from onen.runs import experiments
+from onen.robustness.mnist_c_eval import CorruptionConfig, corruption_run, evaluate
+from onen.robustness.mnist_c import CORRUPTIONS, corrupt
 from onen.data import Split
-from onen.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, NotCached
-from onen.training import TrainConfig
+from onen.runs.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, NotCached
+from onen.runs.training import TrainConfig
 
 from test_experiments import synthetic_split
 
@@ -72,7 +72,7 @@ def test_corruption_run_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_scored_images_are_the_attacks_subset_of_the_one_loaded_test_split(monkeypatch: pytest.MonkeyPatch) -> None:
-    from onen.corruption_eval import scored_images
+    from onen.robustness.mnist_c_eval import scored_images
 
     test = synthetic_split(60, 1)
     loads = []

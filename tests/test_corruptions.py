@@ -10,8 +10,8 @@ import pytest
 import torch
 from scipy import stats
 
-from onen import corruptions as C
-from onen.corruptions import CORRUPTIONS, FAMILIES, PARAMETERS, corrupt
+from onen.robustness import mnist_c as C
+from onen.robustness.mnist_c import CORRUPTIONS, FAMILIES, PARAMETERS, corrupt
 
 DETERMINISTIC = {"scale", "brightness", "stripe", "canny_edges"}
 GRID = torch.arange(28, dtype=torch.float32)

@@ -1,4 +1,4 @@
-"""The deep chapters' shared code (onen.deep) on synthetic cached runs (no MNIST)."""
+"""The deep chapters' shared code (onen.analysis.deep) on synthetic cached runs (no MNIST)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from onen import deep, profiles
-from onen.training import TrainConfig
+from onen.analysis import deep
+from onen.analysis import profiles
+from onen.runs.training import TrainConfig
 
 from test_report import fake_run, power_law
 

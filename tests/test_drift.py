@@ -149,7 +149,7 @@ def test_recorder_inputs_are_the_ones_train_refreshes_from():
     # with a learning rate too small to move the network, the stale basis is the fresh one exactly when the recorder
     # measures on the same images as the refresh; a different subset of the same size would show sampling error
     from onen.data import Split
-    from onen.training import TrainConfig, eigen_inputs, train
+    from onen.runs.training import TrainConfig, eigen_inputs, train
 
     gen = torch.Generator().manual_seed(7)
     split = Split(torch.rand(600, 1, 28, 28, generator=gen), torch.randint(0, 10, (600,), generator=gen))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from onen import profiles
+from onen.analysis import profiles
 from onen.cache import _load
-from onen.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, EvalConfig, NotCached, checkpoint_dir, run
-from onen.training import TrainConfig
+from onen.runs.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, EvalConfig, NotCached, checkpoint_dir, run
+from onen.runs.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_committed_paper_results_are_intact_and_are_what_the_chapter_asks_for() 
 ])
 def test_the_command_line_refuses_bad_arguments_with_a_message(argv: list[str], message: str,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from onen.cli import main
+    from onen.commands.cli import main
 
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -78,7 +78,7 @@ def test_the_command_line_refuses_bad_arguments_with_a_message(argv: list[str], 
 def test_the_command_line_writes_beside_the_package_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Started from another folder, the default results folder is still the repository's (here: cache-only, so the
     run stops at the first network missing there, naming that folder)."""
-    from onen.cli import main
+    from onen.commands.cli import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(CACHE_ONLY_ENV, "1")
@@ -103,7 +103,7 @@ def test_run_end_to_end_cache_hit_equals_fresh_and_the_evaluation_is_in_the_key(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
-    from onen import experiments
+    from onen.runs import experiments
 
     splits = {"train": synthetic_split(200, 0), "test": synthetic_split(60, 1)}
     monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: splits[split])
@@ -163,7 +163,7 @@ def test_a_second_trainer_of_the_same_checkpoint_waits_for_the_first(tmp_path: P
     import threading
     import time
 
-    from onen.experiments import checkpoint_lock
+    from onen.runs.experiments import checkpoint_lock
 
     checkpoint = tmp_path / "ck" / "abc.pt"
     order: list[str] = []
@@ -196,8 +196,8 @@ def test_a_longer_run_extends_a_shorter_one_and_ends_where_straight_training_doe
     import numpy as np
     import torch
 
-    from onen import experiments
-    from onen.training import train
+    from onen.runs import experiments
+    from onen.runs.training import train
 
     splits = {"train": synthetic_split(200, 0), "test": synthetic_split(60, 1)}
     monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: splits[split])
@@ -233,7 +233,7 @@ def test_a_longer_run_extends_a_shorter_one_and_ends_where_straight_training_doe
 
 
 def test_extend_checkpoint_refuses_what_it_cannot_extend(tmp_path: Path) -> None:
-    from onen.training import extend_checkpoint, train
+    from onen.runs.training import extend_checkpoint, train
 
     config = TrainConfig(widths=[16], epochs=1, batch_size=50, lr=1e-2)
     checkpoint = tmp_path / "one.pt"
@@ -291,7 +291,7 @@ def test_stored_seeds_lists_each_seed_found_or_missing_and_where_it_was_computed
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    from onen import experiments
+    from onen.runs import experiments
 
     splits = {"train": synthetic_split(200, 0), "test": synthetic_split(60, 1)}
     monkeypatch.setattr(experiments, "dataset", lambda name, split, device, **_: splits[split])

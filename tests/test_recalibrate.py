@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from onen import profiles
-from onen.config import TrainConfig
+from onen.analysis import profiles
+from onen.runs.config import TrainConfig
 from onen.models import CNN_WIDTHS
 from onen.spectrum import fit_power_law, layer_spectra, white_reference_alpha
-from onen.training import recalibrate, train
+from onen.runs.training import recalibrate, train
 from onen.whiten import Whiten
 
 

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from onen import report
+from onen.analysis import report
 from onen.cache import CachedResult
-from onen.report import REFERENCE_TARGET, regularized_layers, summary_table, target_scores, train_config
-from onen.training import TrainConfig
+from onen.analysis.report import REFERENCE_TARGET, regularized_layers, summary_table, target_scores, train_config
+from onen.runs.training import TrainConfig
 
 EPS = np.array([0.0, 0.1, 0.2, 0.3])
 
@@ -22,7 +22,7 @@ def power_law(n_dims: int, a: float) -> np.ndarray:
 
 def fake_run(config: TrainConfig, spectra: list[np.ndarray], pgd=(0.98, 0.5, 0.0, 0.0), clean: float = 0.98,
              bare: bool = False) -> CachedResult:
-    """A cached run as :func:`onen.experiments.run` stores it (or with a bare TrainConfig dict as its config)."""
+    """A cached run as :func:`onen.runs.experiments.run` stores it (or with a bare TrainConfig dict as its config)."""
     arrays = {f"spectrum_{i}": s for i, s in enumerate(spectra)}
     for attack, acc in (("fgsm", (0.98, 0.6, 0.1, 0.0)), ("pgd", pgd), ("noise", (0.98, 0.97, 0.9, 0.8))):
         arrays[f"eps_{attack}"], arrays[f"acc_{attack}"] = EPS, np.array(acc)
@@ -240,7 +240,7 @@ def test_paired_effect_bootstraps_the_stored_per_image_outcomes() -> None:
                "b": [_curve_run(tuple(bad.mean(1)), 1.0, correct=bad)]}
     effect = report.paired_effect(results, "a", "b", n_boot=200)
     assert effect.mean == pytest.approx(0.15 - 0.05)
-    # by hand: the same resamples as onen.stats.bootstrap_se (default_rng(0), 200 draws of 4 indices)
+    # by hand: the same resamples as onen.analysis.stats.bootstrap_se (default_rng(0), 200 draws of 4 indices)
     rng, reps = np.random.default_rng(0), []
     for _ in range(200):
         idx = rng.integers(0, 4, 4)

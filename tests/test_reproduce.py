@@ -1,4 +1,4 @@
-"""python -m onen.experiments reproduce: a tiny committed network trained again gives its numbers; an edited one
+"""python -m onen reproduce: a tiny committed network trained again gives its numbers; an edited one
 (sealed again, as if committed that way) is caught, with the difference named, and the command exits 1."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from onen import cache
-from onen.config import EvalConfig, TrainConfig
-from onen.experiments import run
+from onen.runs.config import EvalConfig, TrainConfig
+from onen.runs.experiments import run
 
 TINY = TrainConfig(widths=[16], epochs=1, batch_size=100, train_subset=500, eigen_subset=200, lr=1e-3)
 EVAL = EvalConfig(test_subset=50, eps_fgsm=[0.0, 0.1], eps_pgd=[0.0, 0.1], noise_sigmas=[0.0, 0.2], pgd_steps=2,
@@ -20,7 +20,7 @@ EVAL = EvalConfig(test_subset=50, eps_fgsm=[0.0, 0.1], eps_pgd=[0.0, 0.1], noise
 @pytest.mark.mnist
 def test_reproduce_a_tiny_committed_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    from onen.cli import main
+    from onen.commands.cli import main
 
     monkeypatch.setenv("ONEN_CHECKPOINTS", str(tmp_path / "checkpoints"))
     committed = tmp_path / "committed"
@@ -42,7 +42,7 @@ def test_reproduce_a_tiny_committed_network(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_reproduce_names_what_it_cannot_find(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from onen.cli import main
+    from onen.commands.cli import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["reproduce", "0123456789abcdef", "--results-dir", str(tmp_path)])

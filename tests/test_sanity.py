@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from onen.cache import CachedResult
-from onen.sanity import attack_sanity
+from onen.analysis.sanity import attack_sanity
 
 EPS = np.array([0.0, 0.1, 0.2, 0.3])
 

@@ -1,4 +1,4 @@
-"""The search for the 1/n point (onen.search): grid, choice of the closest point, a cached point end to end on
+"""The search for the 1/n point (onen.runs.search): grid, choice of the closest point, a cached point end to end on
 synthetic data (no MNIST needed), and the committed paper-profile search points."""
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from onen import experiments, profiles, search
+from onen.runs import experiments
+from onen.analysis import profiles
+from onen.runs import search
 from onen.cache import _load
 from onen.data import Split
-from onen.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, NotCached
+from onen.runs.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, NotCached
 from onen.spectrum import TargetScore
-from onen.training import TrainConfig
+from onen.runs.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 TRACKED = dict(basis="tracked", track_every=1, track_momentum=0.5)
@@ -135,7 +137,7 @@ def test_longer_search_points_extend_a_grid_point_and_nothing_else(monkeypatch) 
 
 
 def test_the_command_line_runs_each_search_point_once_at_its_own_seed(capsys: pytest.CaptureFixture[str]) -> None:
-    from onen.cli import chapter_jobs, main
+    from onen.commands.cli import chapter_jobs, main
 
     jobs = {job.name: job for job in chapter_jobs(["search"], "paper")}
     points = {**profiles.search_grid("paper")[0], **profiles.search_longer("paper")}

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from onen.config import TrainConfig
+from onen.runs.config import TrainConfig
 from onen.shaping import SpectrumShaping, target_spectrum
-from onen.training import recalibrate
+from onen.runs.training import recalibrate
 from onen.whiten import Whiten
 
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from onen import stats
-from onen.stats import eps_at_half, t_interval, verdict
+from onen.analysis import stats
+from onen.analysis.stats import eps_at_half, t_interval, verdict
 
 
 def test_t_interval_matches_a_textbook_example() -> None:
@@ -62,7 +62,7 @@ def test_eps_at_half_interpolates_between_grid_points() -> None:
 def test_paired_bootstrap_matches_the_analytic_standard_error() -> None:
     """For the difference of two accuracies on the same images the bootstrap SE converges to sd(a - b) / sqrt(N)
     (population sd); pairing matters: the unpaired formula is twice as large here."""
-    from onen.stats import bootstrap_se
+    from onen.analysis.stats import bootstrap_se
 
     rng = np.random.default_rng(1)
     a = rng.random(400) < 0.7
@@ -81,7 +81,7 @@ def test_paired_bootstrap_matches_the_analytic_standard_error() -> None:
 
 
 def test_combined_interval_by_hand() -> None:
-    from onen.stats import combined_interval, t_interval, verdict_from_interval
+    from onen.analysis.stats import combined_interval, t_interval, verdict_from_interval
 
     mean, low, high = combined_interval([1.0, 2.0, 3.0], 0.5)
     half = 4.302652729911275 * np.sqrt(1.0 / 3 + 0.25)  # t(0.975, 2) * sqrt(s^2 / n + se^2)

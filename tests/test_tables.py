@@ -1,6 +1,6 @@
 import pytest
 
-from onen.tables import Table
+from onen.analysis.tables import Table
 
 
 def test_table_renders_escaped_html_and_aligned_text() -> None:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from onen.data import Split
 from onen.regularizers import SpectralRegularizer
-from onen.training import TrainConfig, eigen_inputs, evaluate_accuracy, resolve_device, train
+from onen.runs.training import TrainConfig, eigen_inputs, evaluate_accuracy, resolve_device, train
 
 pytestmark = pytest.mark.mnist
 
@@ -250,7 +250,7 @@ def test_without_a_progress_bar_every_finished_epoch_is_logged_with_an_eta(
         if epoch == 2 and step == 0:
             raise Interrupted
 
-    with caplog.at_level(logging.INFO, logger="onen.training"):
+    with caplog.at_level(logging.INFO, logger="onen.runs.training"):
         with pytest.raises(Interrupted):
             train(cfg, mnist_train, small_test, progress=False, checkpoint=checkpoint, after_step=stop_in_third_epoch)
         first = [r.getMessage() for r in caplog.records]
@@ -264,6 +264,6 @@ def test_without_a_progress_bar_every_finished_epoch_is_logged_with_an_eta(
     assert f"loss {history.loss[1]:.4f}" in first[1] and resumed[0].endswith("ETA 0 min")
     # with a progress bar nothing is logged
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="onen.training"):
+    with caplog.at_level(logging.INFO, logger="onen.runs.training"):
         train(cfg, mnist_train, progress=True)
     assert not caplog.records

@@ -11,7 +11,7 @@ from onen.attacks import robustness_curve
 from onen.data import Split
 from onen.models import build_model
 from onen.regularizers import SpectralRegularizer, spectral_penalty
-from onen.training import TrainConfig, train
+from onen.runs.training import TrainConfig, train
 from onen.whiten import Whiten
 
 
@@ -35,7 +35,7 @@ def test_train_config_rejects_bad_fields(fields: dict, error: type, message: str
 
 
 def test_train_config_accepts_every_profile_setting() -> None:
-    from onen import profiles
+    from onen.analysis import profiles
 
     for profile in profiles.PROFILES:
         for chapter in profiles.CHAPTER_VARIANTS:
@@ -107,7 +107,7 @@ def test_a_checkpoint_of_another_configuration_says_which_fields_differ(tmp_path
                                     dict(pgd_steps=0), dict(pgd_restarts=1.5), dict(test_subset=0),
                                     dict(spectrum_subset=1)])
 def test_eval_config_rejects_bad_fields(fields: dict) -> None:
-    from onen.config import EvalConfig
+    from onen.runs.config import EvalConfig
 
     with pytest.raises(ValueError):
         EvalConfig(**fields)
@@ -115,7 +115,7 @@ def test_eval_config_rejects_bad_fields(fields: dict) -> None:
 
 def test_the_package_has_no_import_cycle() -> None:
     """Imports between onen's modules, at module level or inside functions, form no cycle; only the
-    ``if __name__ == "__main__":`` block of ``python -m onen.experiments`` may reach the command line."""
+    ``if __name__ == "__main__":`` block of ``python -m onen`` may reach the command line."""
     import ast
 
     package = Path(__file__).resolve().parents[1] / "onen"
@@ -166,7 +166,7 @@ def test_train_config_rejects_fields_that_would_train_a_wrong_network(fields: di
 
 
 def test_eval_config_rejects_negative_sensitivity_indices() -> None:
-    from onen.config import EvalConfig
+    from onen.runs.config import EvalConfig
 
     with pytest.raises(ValueError, match="sensitivity_indices"):
         EvalConfig(sensitivity_indices=[0, -3])
@@ -190,14 +190,14 @@ def test_attacks_refuse_nan_images_and_nan_budgets() -> None:
 @pytest.mark.parametrize("value, on", [("", False), ("0", False), ("false", False), ("no", False), ("off", False),
                                        ("1", True), ("true", True), ("yes", True), ("ON", True)])
 def test_cache_only_reads_the_usual_words(value: str, on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from onen.experiments import CACHE_ONLY_ENV, cache_only
+    from onen.runs.experiments import CACHE_ONLY_ENV, cache_only
 
     monkeypatch.setenv(CACHE_ONLY_ENV, value)
     assert cache_only() is on
 
 
 def test_cache_only_refuses_other_words(monkeypatch: pytest.MonkeyPatch) -> None:
-    from onen.experiments import CACHE_ONLY_ENV, cache_only
+    from onen.runs.experiments import CACHE_ONLY_ENV, cache_only
 
     monkeypatch.setenv(CACHE_ONLY_ENV, "maybe")
     with pytest.raises(ValueError, match="ONEN_CACHE_ONLY"):
@@ -205,7 +205,7 @@ def test_cache_only_refuses_other_words(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_a_misspelled_variant_beside_a_valid_one_is_refused() -> None:
-    from onen.cli import chapter_jobs
+    from onen.commands.cli import chapter_jobs
 
     with pytest.raises(SystemExit, match="Whitend"):
         chapter_jobs(["shallow"], "quick", None, ["Vanilla", "Whitend"])
@@ -232,7 +232,7 @@ def test_lookup_does_not_say_it_recomputes(tmp_path: Path) -> None:
 ])
 def test_the_command_line_answers_bad_values_in_one_line(argv: list[str], message: str,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    from onen.cli import main
+    from onen.commands.cli import main
 
     with pytest.raises(SystemExit) as exit_:
         main(argv)
@@ -241,7 +241,7 @@ def test_the_command_line_answers_bad_values_in_one_line(argv: list[str], messag
 
 def test_an_uncached_network_under_cache_only_ends_in_one_line(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from onen.cli import main
+    from onen.commands.cli import main
 
     monkeypatch.setenv("ONEN_CACHE_ONLY", "1")
     with pytest.raises(SystemExit) as exit_:
@@ -270,7 +270,7 @@ def test_a_diverged_run_says_where_its_loss_went_non_finite(mnist_test) -> None:
 
 
 def test_a_damaged_shorter_checkpoint_is_named(tmp_path: Path) -> None:
-    from onen.training import extend_checkpoint
+    from onen.runs.training import extend_checkpoint
 
     shorter = tmp_path / "short.pt"
     shorter.write_bytes(b"not a checkpoint")

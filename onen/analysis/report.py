@@ -1,7 +1,7 @@
 """Figures and tables shared by the chapters that compare trained variants (sections 4.1-4.3 and the verdicts).
 
 Every function takes ``results``: a mapping from a variant's display name to its list of cached runs (one per seed),
-as returned by :func:`onen.experiments.run_seeds`.
+as returned by :func:`onen.runs.experiments.run_seeds`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .cache import CachedResult
-from .stats import PairedContrast, Term, eps_at_half, mean_and_spread, outcome_term, paired_contrast
-from .plotting import colours, plot_curve, plot_spectra
-from .regularizers import layer_indices
-from .tables import Table
-from .spectrum import REACHED_ALPHA_TOLERANCE, REACHED_LOG_RATIO, TargetScore, fit_power_law, target_score
-from .training import TrainConfig
+from onen.cache import CachedResult
+from onen.analysis.stats import PairedContrast, Term, eps_at_half, mean_and_spread, outcome_term, paired_contrast
+from onen.analysis.plotting import colours, plot_curve, plot_spectra
+from onen.regularizers import layer_indices
+from onen.analysis.tables import Table
+from onen.spectrum import REACHED_ALPHA_TOLERANCE, REACHED_LOG_RATIO, TargetScore, fit_power_law, target_score
+from onen.runs.training import TrainConfig
 
 Results = Mapping[str, Sequence[CachedResult]]
 
@@ -55,7 +55,7 @@ REFERENCE_TARGET: tuple[int, float] = (10, 1.0)  # (tau, alpha)
 
 
 def train_config(run: CachedResult) -> TrainConfig:
-    """The TrainConfig of a cached run: ``provenance["config"]["train"]`` (from :func:`onen.experiments.run`), or
+    """The TrainConfig of a cached run: ``provenance["config"]["train"]`` (from :func:`onen.runs.experiments.run`), or
     ``provenance["config"]`` itself where it is a bare TrainConfig dict."""
     config = run.provenance["config"]
     return TrainConfig.from_dict(dict(config.get("train", config)))
@@ -165,7 +165,7 @@ def _fmt_target(score: LayerTarget) -> list[str]:
 
 def summary_table(results: Results, layers: Sequence[int] = (0,), ranks: tuple[int, int] = (11, 500),
                   reference: tuple[int, float] = REFERENCE_TARGET, caption: str | None = None) -> Table:
-    """A :class:`~onen.tables.Table` (HTML in the book): clean accuracy, robustness scores (FGSM, PGD, noise), PGD's
+    """A :class:`~onen.analysis.tables.Table` (HTML in the book): clean accuracy, robustness scores (FGSM, PGD, noise), PGD's
     :func:`eps50`, eps where PGD accuracy reaches <= 1%; for
     every layer that some variant regularizes, its :func:`target_scores` (target exponent, fitted exponent over the
     penalized ranks, median |log(lambda_k / gamma_k)|, reached); and for the other ``layers`` the exponent fitted
@@ -216,7 +216,7 @@ def with_seed_counts(results: Results) -> Results:
 
 def status_table(rows: Sequence[Sequence[str]], seeds: Sequence[int], section: str) -> Table:
     """The networks of a section at the paper's scale, one row per variant ("GPU", "CPU" or "missing" per seed, as
-    :func:`onen.experiments.stored_seeds` gives them), captioned with how many are computed."""
+    :func:`onen.runs.experiments.stored_seeds` gives them), captioned with how many are computed."""
     done = sum(cell != "missing" for row in rows for cell in row[1:])
     return Table(["network", *(f"seed {s}" for s in seeds)], rows,
                  caption=f"The section-{section} networks of the paper profile: {done} of {len(rows) * len(seeds)} "
@@ -268,12 +268,12 @@ def spectra_figure(results: Results, layers: Sequence[int], layer_names: Sequenc
 
 def eps50(run: CachedResult, attack: str = "pgd") -> float:
     """The radius at which ``attack``'s accuracy falls to half of the run's clean accuracy (``meta["clean_accuracy"]``),
-    interpolated on the eps grid (:func:`onen.stats.eps_at_half`); NaN if it never does on the grid."""
+    interpolated on the eps grid (:func:`onen.analysis.stats.eps_at_half`); NaN if it never does on the grid."""
     return eps_at_half(run.arrays[f"eps_{attack}"], run.arrays[f"acc_{attack}"], run.meta["clean_accuracy"])
 
 
 def eps50_term(sign: float, runs: Sequence[CachedResult], attack: str = "pgd") -> Term:
-    """One variant's part in an eps50 contrast (:func:`onen.stats.paired_contrast`): its per-seed :func:`eps50`, and
+    """One variant's part in an eps50 contrast (:func:`onen.analysis.stats.paired_contrast`): its per-seed :func:`eps50`, and
     where every run stores its per-image outcomes (``correct_<attack>``) those too, re-summarised on resampled images
     with the clean accuracy of the attacked images (the curve at eps 0)."""
     values = [eps50(r, attack) for r in runs]

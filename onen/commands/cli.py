@@ -1,8 +1,8 @@
-"""The command line that computes (and caches) the book's networks: ``python -m onen.experiments``.
+"""The command line that computes (and caches) the book's networks: ``python -m onen``.
 
-    python -m onen.experiments shallow deep_last_layer deep_all_layers --profile paper --device cuda
-    python -m onen.experiments shallow --profile paper --device cuda --workers 12
-    python -m onen.experiments search --profile paper --device cpu
+    python -m onen shallow deep_last_layer deep_all_layers --profile paper --device cuda
+    python -m onen shallow --profile paper --device cuda --workers 12
+    python -m onen search --profile paper --device cpu
 
 Every finished network is printed with an ETA for the rest (and, when the output is not a terminal, every
 finished epoch with an ETA for its network); training resumes from per-epoch checkpoints.
@@ -29,11 +29,14 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from . import profiles, search
-from .audit import AuditConfig, audit_run, stored_audit
-from .config import CIFAR_DATASET, EvalConfig, TrainConfig
-from .experiments import NotCached, interactive, run, stored
-from .training import resolve_device
+from onen.analysis import profiles
+from onen.runs import search
+from onen.robustness.audit import AuditConfig, audit_run, stored_audit
+from onen.runs.config import CIFAR_DATASET, EvalConfig, TrainConfig
+from onen.runs.experiments import NotCached, interactive, run, stored
+from onen.runs.training import resolve_device
+from onen.commands.reproduce import main as reproduce_main
+from onen.runs.calibration_run import calibration_result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,17 +207,16 @@ def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | N
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Compute (and cache) every network a chapter needs, e.g. on a GPU before executing the book elsewhere.
-    ``search`` computes the grid of :func:`onen.profiles.search_grid` (the search for the 1/n point);
-    ``reproduce HASH`` trains a committed network again and compares its numbers (:mod:`onen.reproduce`)."""
+    ``search`` computes the grid of :func:`onen.analysis.profiles.search_grid` (the search for the 1/n point);
+    ``reproduce HASH`` trains a committed network again and compares its numbers (:mod:`onen.commands.reproduce`)."""
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["reproduce"]:
-        from .reproduce import main as reproduce_main
 
         reproduce_main(argv[1:])
         return
-    parser = argparse.ArgumentParser(prog="python -m onen.experiments", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m onen", description=main.__doc__)
     parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "search", "calibration"])
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
     parser.add_argument("--device", default="auto")
@@ -246,7 +248,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     results_dir = args.results_dir or str(profiles.committed_results(args.profile))
     if "calibration" in args.chapters:  # synthetic layers, no network: computed here, before any network
-        from .calibration_run import calibration_result
 
         began = time.perf_counter()
         calibration_result(profiles.calibration_config(args.profile), results_dir)

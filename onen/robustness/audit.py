@@ -79,10 +79,11 @@ import torch.nn as nn
 from torch import Tensor
 from tqdm import tqdm
 
-from .attacks import eval_mode, pgd
-from .cache import CachedResult, cached, lookup
-from .config import TrainConfig
-from .data import Split
+from onen.attacks import eval_mode, pgd
+from onen.cache import CachedResult, cached, lookup
+from onen.runs.config import TrainConfig
+from onen.data import Split
+from onen.runs import experiments
 
 ATTACKS: tuple[str, ...] = ("pgd", "pgd_restarts", "apgd_ce", "apgd_t", "square")
 WHITE_BOX: tuple[str, ...] = ("pgd", "pgd_restarts", "apgd_ce", "apgd_t")
@@ -679,8 +680,8 @@ def audit_run(config: TrainConfig, audit: AuditConfig, results_dir: str, device:
     """Audit the network ``config`` trains, cached under ``results_dir/audit`` by (train config, audit config[,
     transfer source's train config]).
 
-    The network comes from :func:`onen.experiments.train_resumable`: a finished checkpoint is loaded, anything
-    else is trained (or, under ``ONEN_CACHE_ONLY=1``, :class:`onen.experiments.NotCached` is raised). The audited
+    The network comes from :func:`onen.runs.experiments.train_resumable`: a finished checkpoint is loaded, anything
+    else is trained (or, under ``ONEN_CACHE_ONLY=1``, :class:`onen.runs.experiments.NotCached` is raised). The audited
     images are ``audit.n_images`` of the test split (:meth:`onen.data.Split.subset`, seed 0). With
     ``transfer_source``, that network is obtained the same way and PGD examples crafted on it are tried on this one
     (:func:`transfer_curve`, keys ``"transfer"`` and ``"correct_transfer"``).
@@ -690,7 +691,6 @@ def audit_run(config: TrainConfig, audit: AuditConfig, results_dir: str, device:
     :func:`masking_flags`, ``"clean_accuracy"`` (on the audited images), ``"seconds"`` (per attack, summed over
     eps) and ``"n_images"``. ``progress`` None: bars only in a terminal.
     """
-    from . import experiments  # lazily: experiments imports the data loaders and the training loop
 
     if not isinstance(audit, AuditConfig):
         raise TypeError(f"audit must be an AuditConfig, got {type(audit).__name__}")

@@ -2,10 +2,10 @@
 
 One point of the grid is one trained network: its last hidden layer's spectrum over test images, scored against
 Eq. 2's target by :func:`onen.spectrum.target_score`, and its clean accuracy. Points are cached under
-``<results_dir>/regularizer_search`` (the same cache as :func:`onen.experiments.run`, without the attack curves, so a
+``<results_dir>/regularizer_search`` (the same cache as :func:`onen.runs.experiments.run`, without the attack curves, so a
 point costs only its training) and train with per-epoch checkpoints, so a killed search resumes.
 
-The grid of each profile is :func:`onen.profiles.search_grid`; ``python -m onen.experiments search --profile paper``
+The grid of each profile is :func:`onen.analysis.profiles.search_grid`; ``python -m onen search --profile paper``
 computes it.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .cache import CachedResult, cached, lookup
-from .experiments import interactive, train_resumable
-from .spectrum import TargetScore, layer_spectra, target_score
-from .training import TrainConfig, evaluate_accuracy, resolve_device
+from onen.cache import CachedResult, cached, lookup
+from onen.runs.experiments import interactive, train_resumable
+from onen.spectrum import TargetScore, layer_spectra, target_score
+from onen.runs.training import TrainConfig, evaluate_accuracy, resolve_device
 
 MEASURES = "search-v1"  # what a point records; part of its cache key
 
@@ -59,7 +59,7 @@ def search_point(config: TrainConfig, spectrum_images: int | None, results_dir: 
     """Train ``config`` (cached) and record its last hidden layer's spectrum over ``spectrum_images`` test images
     (None: all 10000), its clean accuracy on all test images and its training history.
 
-    Honours ``ONEN_CACHE_ONLY=1`` (raises :class:`onen.experiments.NotCached` instead of training) and resumes from
+    Honours ``ONEN_CACHE_ONLY=1`` (raises :class:`onen.runs.experiments.NotCached` instead of training) and resumes from
     the per-epoch checkpoint of the same training configuration.
     """
     dev = resolve_device(device)

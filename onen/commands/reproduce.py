@@ -1,8 +1,8 @@
 """Get a committed network back: train it again from its stored configuration, evaluate it, and compare every stored
 number with the committed one.
 
-    python -m onen.experiments reproduce 65ac7563272b26c0 --profile paper --weights vanilla4.pt
-    python -m onen.experiments reproduce "shallow Vanilla" --seed 0 --profile paper
+    python -m onen reproduce 65ac7563272b26c0 --profile paper --weights vanilla4.pt
+    python -m onen reproduce "shallow Vanilla" --seed 0 --profile paper
 
 The network is named by its cache hash (``results/<profile>/runs/<hash>.json``) or by the name the chapters give it
 (``"shallow Vanilla"``, ``"MLP Jacobian"``, ``"control Shaped α=1"``) with ``--seed``. It is trained into a scratch
@@ -28,8 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import CachedResult, lookup
-from .config import EvalConfig, TrainConfig
+from onen.cache import CachedResult, lookup
+from onen.runs.config import EvalConfig, TrainConfig
+from onen.analysis import profiles
+from onen.runs.experiments import _run_key, run, train_resumable
+from onen.runs.training import resolve_device
 
 CURVE_TOLERANCE = 0.01  # accuracy, absolute, on another device or thread count
 SPECTRUM_RTOL = 0.05  # eigenvalues, relative to the largest, likewise
@@ -52,7 +55,6 @@ class Difference:
 def find(target: str, profile: str, seed: int | None, results_dir: str) -> tuple[TrainConfig, EvalConfig]:
     """The configuration of the committed network ``target``: a cache hash under ``results_dir/runs``, or a chapter
     name with ``seed``. Raises ValueError naming what is missing."""
-    from . import profiles
 
     path = Path(results_dir) / "runs" / f"{target}.json"
     if path.is_file():
@@ -117,9 +119,6 @@ def reproduce(target: str, profile: str = "paper", seed: int | None = None, resu
               scratch: str | None = None) -> tuple[CachedResult, CachedResult, list[Difference]]:
     """Train and evaluate the committed network ``target`` again (into ``scratch``, a temporary folder if None) and
     compare; returns (committed, again, differences)."""
-    from . import profiles
-    from .experiments import _run_key, run, train_resumable
-    from .training import resolve_device
 
     folder = results_dir or str(profiles.committed_results(profile))
     config, evaluation = find(target, profile, seed, folder)
@@ -135,7 +134,7 @@ def reproduce(target: str, profile: str = "paper", seed: int | None = None, resu
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m onen.experiments reproduce", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m onen reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("target", help="a cache hash, or a network's name with --seed")
     parser.add_argument("--profile", default="paper")
     parser.add_argument("--seed", type=int, default=None)

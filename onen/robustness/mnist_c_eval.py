@@ -1,8 +1,8 @@
-"""Common-corruption accuracy of a trained network, cached like :func:`onen.experiments.run`.
+"""Common-corruption accuracy of a trained network, cached like :func:`onen.runs.experiments.run`.
 
 One call of :func:`corruption_run` = one trained network (one seed) and its accuracy on the test images under every
-MNIST-C corruption (:mod:`onen.corruptions`) at every severity asked for, with the per-image outcomes, so that
-intervals can resample the images. The network comes from :func:`onen.experiments.train_resumable`: a network that a
+MNIST-C corruption (:mod:`onen.robustness.mnist_c`) at every severity asked for, with the per-image outcomes, so that
+intervals can resample the images. The network comes from :func:`onen.runs.experiments.train_resumable`: a network that a
 chapter has already trained is loaded from its final checkpoint, not trained again.
 
 Every network is scored on the same corrupted images (the test subset drawn with seed 0, as the attacks use, and each
@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .attacks import eval_mode
-from .cache import CachedResult, cached
-from .config import TrainConfig, check_corruption_selection
-from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
-from .data import Split, load
-from . import experiments
-from .experiments import interactive, train_resumable
-from .training import evaluate_accuracy, resolve_device
+from onen.attacks import eval_mode
+from onen.cache import CachedResult, cached
+from onen.runs.config import TrainConfig, check_corruption_selection
+from onen.robustness.mnist_c import CORRUPTIONS, SEVERITIES, corrupt
+from onen.data import Split, load
+from onen.runs import experiments
+from onen.runs.experiments import interactive, train_resumable
+from onen.runs.training import evaluate_accuracy, resolve_device
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class CorruptionConfig:
     """Which corrupted test images a network is scored on.
 
     test_subset: test images (None: all 10000); severities: 1..5 (3 is MNIST-C's own setting); corruptions: names of
-    :data:`onen.corruptions.CORRUPTIONS`; seed: the corruptions' random draws; batch_size: images per forward pass.
+    :data:`onen.robustness.mnist_c.CORRUPTIONS`; seed: the corruptions' random draws; batch_size: images per forward pass.
     """
 
     test_subset: int | None = 1000
@@ -61,13 +61,13 @@ _CORRUPTED: dict[tuple[Any, ...], torch.Tensor] = {}
 def scored_images(corruption: CorruptionConfig, name: str = "mnist", device: str | torch.device = "cpu") -> Split:
     """The clean test images every network is scored on: the first ``corruption.test_subset`` images of the test
     split of dataset ``name`` in the fixed order drawn with seed 0 (the attacks' subset). The split comes from
-    :func:`onen.experiments.dataset`, which loads it once per process and device, so a chapter that shows these images
+    :func:`onen.runs.experiments.dataset`, which loads it once per process and device, so a chapter that shows these images
     and :func:`corruption_run` read one copy."""
     return experiments.dataset(name, "test", device).subset(corruption.test_subset, seed=0)
 
 
 def corrupted_images(images: torch.Tensor, name: str, severity: int, seed: int) -> torch.Tensor:
-    """:func:`onen.corruptions.corrupt`, remembered per process by a digest of the images' bytes: every network of a
+    """:func:`onen.robustness.mnist_c.corrupt`, remembered per process by a digest of the images' bytes: every network of a
     chapter is scored on the same corrupted images, which are drawn once."""
     digest = hashlib.blake2b(images.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).hexdigest()
     key = (digest, tuple(images.shape), str(images.dtype), name, severity, seed, str(images.device))

@@ -11,7 +11,7 @@ the paper's 100 epochs), fewer test images and eps points, 20 PGD steps, one see
 layer, so every batch covariance has full rank.
 
 Normalising layers: a whitened network always has its running statistics recomputed after training
-(``recalibrate``, :func:`onen.training.recalibrate`), so its whitened layer is white for the final weights; in the
+(``recalibrate``, :func:`onen.runs.training.recalibrate`), so its whitened layer is white for the final weights; in the
 quick profile BatchNorm's are too, since a few dozen steps at momentum 0.1 leave them averaging earlier weights. The
 paper profile's BatchNorm nets keep the running statistics they trained with, as the paper's did.
 
@@ -30,10 +30,16 @@ from typing import Any
 
 import torch
 
-from . import search
-from .config import EvalConfig
-from .models import CNN_WIDTHS
-from .training import TrainConfig
+from onen.runs import search
+from onen.runs.config import EvalConfig
+from onen.models import CNN_WIDTHS
+from onen.runs.training import TrainConfig
+from onen.runs.training import resolve_device
+from onen.runs.calibration_run import CalibrationConfig
+from onen.robustness.audit import AuditConfig
+from onen.robustness.mnist_c_eval import CorruptionConfig
+from onen.cifar import default_source
+from onen.robustness.cifar_c import CifarCorruptionConfig
 
 QUICK_EPS = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
 PAPER_EPS = [0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]
@@ -119,7 +125,7 @@ class ChapterSetup:
     """What every chapter derives from its papermill parameters (:func:`chapter_setup`).
 
     profile: the profile's name; results_dir: absolute path of the results folder; seeds: the seeds to load or train;
-    device: the device as asked for ("auto", "cpu", "cuda", ...), checked, for :func:`onen.experiments.run_seeds`;
+    device: the device as asked for ("auto", "cpu", "cuda", ...), checked, for :func:`onen.runs.experiments.run_seeds`;
     torch_device: the same resolved to a :class:`torch.device`; evaluation: the profile's :func:`evaluation`.
     """
 
@@ -133,7 +139,7 @@ class ChapterSetup:
 
 def repository_root() -> Path:
     """The checkout this package lives in (the folder holding ``onen/`` and ``results/``)."""
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 def chapter_setup(profile: str, results_dir: str | os.PathLike | None = None, seeds: Sequence[int] | None = None,
@@ -144,9 +150,8 @@ def chapter_setup(profile: str, results_dir: str | os.PathLike | None = None, se
     taken relative to the working directory; either way the returned path is absolute. ``seeds`` None is
     ``default_seeds`` if given (the regularizer chapters' own list), else the profile's :func:`seeds`. Raises
     ValueError for an unknown profile (naming the valid ones), seeds that are not distinct non-negative integers, or
-    a device that :func:`onen.training.resolve_device` refuses.
+    a device that :func:`onen.runs.training.resolve_device` refuses.
     """
-    from .training import resolve_device
 
     _check(profile)
     if results_dir is None:
@@ -286,7 +291,7 @@ def all_layer_variants(arch: str, profile: str) -> dict[str, TrainConfig]:
 
 
 def search_grid(profile: str) -> tuple[dict[str, TrainConfig], int | None]:
-    """The search for the 1/n point (:mod:`onen.search`): every (learning rate, beta) network by display name
+    """The search for the 1/n point (:mod:`onen.runs.search`): every (learning rate, beta) network by display name
     ("lr=1e-02 β=20", "lr=1e-02 Vanilla"), and the number of test images its spectrum is scored on (None: all)."""
     settings = _check(profile)["search"]
     base = TrainConfig(arch="mlp", activation="tanh", tau=10, alpha=1.0, seed=seeds(profile)[0], **settings["train"])
@@ -345,16 +350,14 @@ def control_variants(profile: str) -> dict[str, TrainConfig]:
 
 
 def calibration_config(profile: str) -> "CalibrationConfig":
-    """The estimator calibration of the profile (:class:`onen.calibration_run.CalibrationConfig`)."""
-    from .calibration_run import CalibrationConfig
+    """The estimator calibration of the profile (:class:`onen.runs.calibration_run.CalibrationConfig`)."""
 
     return CalibrationConfig(**_check(profile)["calibration"])
 
 
 def control_audit(profile: str) -> "AuditConfig | None":
-    """The attack audit of the control chapter's networks (:class:`onen.audit.AuditConfig`), computed when they are
+    """The attack audit of the control chapter's networks (:class:`onen.robustness.audit.AuditConfig`), computed when they are
     trained; None where the profile audits none."""
-    from .audit import AuditConfig
 
     settings = _check(profile)["control"]["audit"]
     return None if settings is None else AuditConfig(**settings)
@@ -417,14 +420,12 @@ def book_networks(profile: str) -> dict[str, TrainConfig]:
 def corruption_config(profile: str) -> "CorruptionConfig":
     """The corrupted test images of the common-corruptions chapter: 1000 images at MNIST-C's own severity (3) in the
     quick profile, all 10000 at severities 1-5 in the paper profile."""
-    from .corruption_eval import CorruptionConfig
 
     return CorruptionConfig(**_check(profile)["corruptions"])
 
 
 def audit_config(profile: str) -> "AuditConfig":
-    """The attack audit's settings (:class:`onen.audit.AuditConfig`; budgets at the module's defaults)."""
-    from .audit import AuditConfig
+    """The attack audit's settings (:class:`onen.robustness.audit.AuditConfig`; budgets at the module's defaults)."""
 
     return AuditConfig(**_check(profile)["audit"])
 
@@ -548,8 +549,8 @@ CIFAR_SETTINGS: dict[str, dict[str, Any]] = {
 
 def cifar_settings(profile: str) -> dict[str, Any]:
     """A copy of the CIFAR-10 chapter's settings: ``seeds``, the CNN's training (``train``, TrainConfig fields),
-    ``track_every`` and ``track_momentum`` of the tracked basis, the evaluation (``eval``, an :class:`~onen.config.EvalConfig`), the audit
-    (``audit``: ``n_images``, ``eps`` and optional budgets of :func:`onen.audit.audit_curves`) and the corruptions
+    ``track_every`` and ``track_momentum`` of the tracked basis, the evaluation (``eval``, an :class:`~onen.runs.config.EvalConfig`), the audit
+    (``audit``: ``n_images``, ``eps`` and optional budgets of :func:`onen.robustness.audit.audit_curves`) and the corruptions
     (``corruptions``: ``test_subset``, ``severities``)."""
     import copy
 
@@ -560,7 +561,6 @@ def cifar_settings(profile: str) -> dict[str, Any]:
 def cifar_variants(profile: str) -> dict[str, TrainConfig]:
     """The CIFAR-10 networks: Vanilla, SpecReg on every block (tracked basis, tau 10, alpha 1, beta 1) and Jacobian
     regularization (weight 0.01), all tanh, Adam with AMSGrad, on the images of :func:`onen.cifar.default_source`."""
-    from .cifar import default_source
 
     settings = cifar_settings(profile)
     # torchvision's lossless original where it is on disk, the JPEG copy offline (part of each network's key)
@@ -576,19 +576,17 @@ def cifar_variants(profile: str) -> dict[str, TrainConfig]:
 
 
 def cifar_evaluation(profile: str) -> EvalConfig:
-    """The CIFAR-10 networks' :class:`~onen.config.EvalConfig` (radii k/255)."""
+    """The CIFAR-10 networks' :class:`~onen.runs.config.EvalConfig` (radii k/255)."""
     return dataclasses.replace(cifar_settings(profile)["eval"])
 
 
 def cifar_audit(profile: str) -> "AuditConfig":
-    """The CIFAR-10 chapter's attack audit (:class:`onen.audit.AuditConfig`), at one nonzero radius."""
-    from .audit import AuditConfig
+    """The CIFAR-10 chapter's attack audit (:class:`onen.robustness.audit.AuditConfig`), at one nonzero radius."""
 
     return AuditConfig(**cifar_settings(profile)["audit"])
 
 
 def cifar_corruption_config(profile: str) -> "CifarCorruptionConfig":
-    """The CIFAR-10 chapter's corrupted test images (:class:`onen.cifar_corruptions.CifarCorruptionConfig`)."""
-    from .cifar_corruptions import CifarCorruptionConfig
+    """The CIFAR-10 chapter's corrupted test images (:class:`onen.robustness.cifar_c.CifarCorruptionConfig`)."""
 
     return CifarCorruptionConfig(**cifar_settings(profile)["corruptions"])

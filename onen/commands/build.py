@@ -6,9 +6,9 @@ The chapters are Jupytext percent-format files ``book/<name>.py``. ``execute`` c
 notebooks with Jupyter Book (which executes nothing itself). ``all`` does both. ``convert`` only writes the notebooks,
 for running papermill by hand::
 
-    python -m onen.build execute --profile paper --device cuda --chapter shallow
-    python -m onen.build html
-    python -m onen.build convert && papermill book/shallow.ipynb book/shallow.ipynb -p profile paper -p device cuda
+    python -m onen.commands.build execute --profile paper --device cuda --chapter shallow
+    python -m onen.commands.build html
+    python -m onen.commands.build convert && papermill book/shallow.ipynb book/shallow.ipynb -p profile paper -p device cuda
 
 Chapters run with the repository root as working directory. ``results_dir`` is passed as an absolute path, so a
 notebook re-executed elsewhere (nbval starts its kernel in ``book/``) still finds the cached results.
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .profiles import PROFILES
+from onen.analysis.profiles import PROFILES
 
 KERNEL = "python3"
 # The inline backend makes figures (and glued figures) render as PNG outputs; a non-interactive MPLBACKEND such as Agg,
@@ -42,7 +42,7 @@ class ChapterFailed(RuntimeError):
 
 def repo_root() -> Path:
     """The book's root: the working directory if it holds ``_toc.yml``, else the checkout this package lives in."""
-    for candidate in (Path.cwd(), Path(__file__).resolve().parents[1]):
+    for candidate in (Path.cwd(), Path(__file__).resolve().parents[2]):
         if (candidate / "_toc.yml").is_file():
             return candidate
     raise SystemExit("no _toc.yml in the working directory or above the onen package: run from the repository root")
@@ -123,7 +123,7 @@ def execute(root: Path, chapters: Sequence[str] | None, profile: str, device: st
 
     ``jobs`` > 1 executes that many chapters at once, each kernel with one CPU thread (``OMP_NUM_THREADS=1``), the
     chapters of :data:`LAST` after all others. Chapters that need the same network share it: its training holds a
-    lock on its checkpoint (:func:`onen.experiments.checkpoint_lock`), so the second waits and loads it. With one
+    lock on its checkpoint (:func:`onen.runs.experiments.checkpoint_lock`), so the second waits and loads it. With one
     thread per kernel every result is bitwise the one a single-threaded run computes."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -267,7 +267,7 @@ def html(root: Path, output: str | None = None) -> None:
         elif source.is_file() and source.stat().st_mtime > notebook.stat().st_mtime:
             print(f"warning: {source.relative_to(root)} is newer than its executed notebook", file=sys.stderr)
     if missing:
-        raise SystemExit("not executed: " + ", ".join(missing) + "\nrun `python -m onen.build execute` first")
+        raise SystemExit("not executed: " + ", ".join(missing) + "\nrun `python -m onen.commands.build execute` first")
     command = [_jupyter_book(), "build", str(root), "-W", "-n", "--keep-going", "--all"]
     if output:
         command += ["--path-output", output]
@@ -287,7 +287,7 @@ def _jupyter_book() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m onen.build", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m onen.commands.build", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = argparse.ArgumentParser(add_help=False)
     run.add_argument("--profile", default="quick", choices=sorted(PROFILES))

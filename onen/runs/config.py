@@ -8,9 +8,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .data import DATASETS
-from .models import ACTIVATIONS, CIFAR_CHANNELS, CNN_WIDTHS, Classifier, build_model, cifar_widths
-from .regularizers import BASES
+from onen.data import DATASETS
+from onen.models import ACTIVATIONS, CIFAR_CHANNELS, CNN_WIDTHS, Classifier, build_model, cifar_widths
+from onen.regularizers import BASES
 
 
 ARCHS = ("mlp", "cnn", "cifar_cnn")
@@ -39,7 +39,7 @@ class TrainConfig:
     whiten_eps: the whitening layer's jitter (the authors' 1e-5); part of the key of whitened networks only.
     recalibrate: after the last epoch, recompute the running statistics of every BatchNorm and whitening layer
         exactly, as cumulative averages over the training subset at the final weights (see
-        :func:`~onen.training.recalibrate`). Off by default, as the paper trains; short runs need it, since running
+        :func:`~onen.runs.training.recalibrate`). Off by default, as the paper trains; short runs need it, since running
         averages with momentum 0.1 still carry the statistics of earlier weights.
     widths: the MLP's hidden widths. The CNN's are fixed by its architecture (:data:`~onen.models.CNN_WIDTHS`): for
         it the field is set to those and left out of the key. So are those of the CIFAR-10 CNN, which follow from
@@ -280,8 +280,8 @@ class EvalConfig:
 
 def check_corruption_selection(selection: Any, corruptions: tuple[str, ...], severities: tuple[int, ...]) -> None:
     """Validate the fields every corrupted-test-set selection shares (``test_subset``, ``severities``,
-    ``corruptions``, ``seed``, ``batch_size``; :class:`onen.corruption_eval.CorruptionConfig` on MNIST and
-    :class:`onen.cifar_corruptions.CifarCorruptionConfig` on CIFAR-10) against the names and severities its
+    ``corruptions``, ``seed``, ``batch_size``; :class:`onen.robustness.mnist_c_eval.CorruptionConfig` on MNIST and
+    :class:`onen.robustness.cifar_c.CifarCorruptionConfig` on CIFAR-10) against the names and severities its
     corruption module defines. Raises ValueError naming the first bad field."""
     value = selection.test_subset
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

@@ -24,14 +24,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .config import TrainConfig
-from .data import Split
-from .features import capture
-from .models import Classifier
-from .whiten import Whiten
-from .regularizers import SpectralRegularizer, select_layers
-from .spectrum import layer_spectra, summarise
-from .attacks import accuracy
+from onen.runs.config import TrainConfig
+from onen.data import Split
+from onen.features import capture
+from onen.models import Classifier
+from onen.whiten import Whiten
+from onen.regularizers import SpectralRegularizer, select_layers
+from onen.spectrum import layer_spectra, summarise
+from onen.attacks import accuracy
+from onen.jacobian import jacobian_norm_sq
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
     Args:
         test_split: evaluated after every epoch (clean accuracy), if given.
         progress: show a tqdm bar over epochs with the running loss. Without it, every finished epoch is logged at
-            INFO on the "onen.training" logger (loss, seconds, ETA), which ``python -m onen.experiments`` prints
+            INFO on the "onen.runs.training" logger (loss, seconds, ETA), which ``python -m onen`` prints
             when its output is not a terminal (a background run writing to a log file).
         checkpoint: path of a checkpoint written after every epoch; if it exists, training resumes from it.
         after_step: called as after_step(model, regularizer, epoch, step) after every optimiser step.
@@ -156,7 +157,6 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
                 ce = F.cross_entropy(logits, y)
                 penalty = regularizer.penalty(features)
             elif config.regularizer == "jacobian":
-                from .jacobian import jacobian_norm_sq
 
                 logits = model(x)
                 ce = F.cross_entropy(logits, y)

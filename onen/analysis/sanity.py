@@ -1,6 +1,6 @@
 """Attack sanity: does a network's own robustness curve behave as a correct attack implies?
 
-Checked from the stored curves of one run (:func:`onen.experiments.run`), each within the sampling error of the
+Checked from the stored curves of one run (:func:`onen.runs.experiments.run`), each within the sampling error of the
 attacked test images (two binomial standard errors, at least one image):
 
 - accuracy at eps = 0 equals clean accuracy on the same images, exactly (``meta["clean_accuracy_attacked"]``, a
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cache import CachedResult
+from onen.cache import CachedResult
 
 ZERO_ACCURACY = 0.01
 

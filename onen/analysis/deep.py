@@ -2,7 +2,7 @@
 CNN, and show the same figures and tables per architecture. This module holds what they share; each chapter keeps its
 own text and its own choice of variants and contrasts.
 
-``results`` below maps an architecture ("mlp", "cnn") to that architecture's :data:`onen.report.Results`.
+``results`` below maps an architecture ("mlp", "cnn") to that architecture's :data:`onen.analysis.report.Results`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from . import profiles, report
-from .cache import CachedResult
-from .experiments import run_seeds, stored_seeds
-from .profiles import ChapterSetup
-from .stats import PairedContrast
-from .tables import Table
-from .training import TrainConfig
+from onen.analysis import profiles
+from onen.analysis import report
+from onen.cache import CachedResult
+from onen.runs.experiments import run_seeds, stored_seeds
+from onen.analysis.profiles import ChapterSetup
+from onen.analysis.stats import PairedContrast
+from onen.analysis.tables import Table
+from onen.runs.training import TrainConfig
 
 ARCHS: dict[str, str] = {"mlp": "MLP 3x1000", "cnn": "CNN"}  # architecture -> display name
 
@@ -26,7 +27,7 @@ ArchResults = Mapping[str, report.Results]
 
 
 def variants(maker: Callable[[str, str], dict[str, TrainConfig]], profile: str) -> dict[str, dict[str, TrainConfig]]:
-    """``maker(arch, profile)`` (e.g. :func:`onen.profiles.last_layer_variants`) for each architecture."""
+    """``maker(arch, profile)`` (e.g. :func:`onen.analysis.profiles.last_layer_variants`) for each architecture."""
     return {arch: maker(arch, profile) for arch in ARCHS}
 
 
@@ -82,7 +83,7 @@ def _layers(results: report.Results) -> list[int]:
 
 def robustness_panels(results: ArchResults, attacks: Sequence[str] = ("fgsm", "pgd"),
                       height: float = 4.2) -> Figure:
-    """:func:`onen.report.robustness_figure` of each architecture, side by side, titled with its display name."""
+    """:func:`onen.analysis.report.robustness_figure` of each architecture, side by side, titled with its display name."""
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), height), squeeze=False)
     for ax, arch in zip(axes[0], results):
         report.robustness_figure(results[arch], attacks=attacks, title=ARCHS[arch], ax=ax)
@@ -91,21 +92,21 @@ def robustness_panels(results: ArchResults, attacks: Sequence[str] = ("fgsm", "p
 
 
 def spectra_figures(results: ArchResults) -> dict[str, Figure]:
-    """Per architecture, :func:`onen.report.spectra_figure` of every hidden layer."""
+    """Per architecture, :func:`onen.analysis.report.spectra_figure` of every hidden layer."""
     return {arch: report.spectra_figure(runs, layers=_layers(runs),
                                         layer_names=[f"{ARCHS[arch]}, hidden layer {l + 1}" for l in _layers(runs)])
             for arch, runs in results.items()}
 
 
 def summary_tables(results: ArchResults) -> list[Table]:
-    """Per architecture, :func:`onen.report.summary_table` over every hidden layer, captioned with its name."""
+    """Per architecture, :func:`onen.analysis.report.summary_table` over every hidden layer, captioned with its name."""
     return [report.summary_table(runs, layers=_layers(runs), caption=ARCHS[arch]) for arch, runs in results.items()]
 
 
 def chosen_contrasts(results: report.Results, family: str, pairs: Sequence[tuple[str, str, str]],
                      ) -> tuple[str, dict[str, PairedContrast]]:
-    """The beta that :func:`onen.report.closest_beta` chooses for ``family`` (spectra only), and the eps50 contrast
-    (:func:`onen.report.paired_effect`) of each (label, better, worse) pair, where ``{chosen}`` in a name stands for
+    """The beta that :func:`onen.analysis.report.closest_beta` chooses for ``family`` (spectra only), and the eps50 contrast
+    (:func:`onen.analysis.report.paired_effect`) of each (label, better, worse) pair, where ``{chosen}`` in a name stands for
     the chosen variant and ``{beta}`` for its beta, e.g. ("specwh", "SpecReg-Wh (last) β={beta}", "Vanilla-Wh")."""
     chosen, _ = report.closest_beta(results, family)
     beta = chosen.split("β=")[1]

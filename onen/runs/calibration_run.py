@@ -1,5 +1,5 @@
 """The calibration of the exponent estimators at a profile's sizes, computed once and cached (``results/<profile>/
-calibration``), as ``python -m onen.experiments calibration --profile paper`` does.
+calibration``), as ``python -m onen calibration --profile paper`` does.
 
 Arrays: ``bias`` and ``spread`` [estimator, alpha, sample size] (:func:`onen.calibration.calibrate`), ``coverage``
 [estimator, coverage alpha] (:func:`onen.calibration.coverage`), and the mean synthetic spectra ``mean_spectrum``
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .cache import CachedResult, cached, lookup
-from .calibration import Estimator, calibrate, choose_gate, coverage, standard_estimators
+from onen.cache import CachedResult, cached, lookup
+from onen.calibration import Estimator, calibrate, choose_gate, coverage, standard_estimators
 
 MEASURES = "calibration-v3"  # v3: coverage of the normal bootstrap interval
 

@@ -18,7 +18,7 @@ not (the draws are made for the batch as a whole).
 
 Usage::
 
-    from onen.corruptions import CORRUPTIONS, corrupt
+    from onen.robustness.mnist_c import CORRUPTIONS, corrupt
     x_c = corrupt(images, "fog", severity=3, seed=0)   # images [B, 1, 28, 28] in [0, 1]
 """
 

@@ -29,8 +29,10 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .cache import CachedResult, cached
-from .config import TrainConfig, check_corruption_selection
+from onen.cache import CachedResult, cached
+from onen.runs.config import TrainConfig, check_corruption_selection
+from onen.attacks import eval_mode
+from onen.runs import experiments
 
 SEVERITIES = (1, 2, 3, 4, 5)
 PARAMETERS: dict[str, tuple[float, ...]] = {
@@ -136,7 +138,6 @@ class CifarCorruptionConfig:
 
 @torch.no_grad()
 def _correct(model: torch.nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> np.ndarray:
-    from .attacks import eval_mode
 
     with eval_mode(model):
         parts = [(model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).cpu()
@@ -152,7 +153,6 @@ def corruption_run(config: TrainConfig, corruption: CifarCorruptionConfig, resul
     Arrays: ``accuracy`` [n_corruptions, n_severities], ``correct`` bool [n_corruptions, n_severities, N] and
     ``correct_clean`` [N]. Meta: ``clean_accuracy`` on the same images.
     """
-    from . import experiments
 
     dev = experiments.resolve_device(device)
     progress = experiments.interactive() if progress is None else progress

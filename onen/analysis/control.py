@@ -2,7 +2,7 @@
 Vanilla's accuracy-robustness frontier and the effects measured above it, the dose-response, and the audit.
 
 Everything here reads cached results (:class:`onen.cache.CachedResult`); nothing trains. The verdict words are those
-of :func:`onen.stats.verdict_from_interval`.
+of :func:`onen.analysis.stats.verdict_from_interval`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .cache import CachedResult
-from .calibration import Estimator, bootstrap_interval, nonpositive_count
-from .report import common_seeds, eps50, seed_of
-from .spectrum import REACHED_ALPHA_TOLERANCE, REACHED_LOG_RATIO, target_ratio
-from .stats import bootstrap_se, combined_interval, eps_at_half_of_outcomes, t_interval, verdict_from_interval
-from .tables import Table
+from onen.cache import CachedResult
+from onen.calibration import Estimator, bootstrap_interval, nonpositive_count
+from onen.analysis.report import common_seeds, eps50, seed_of
+from onen.spectrum import REACHED_ALPHA_TOLERANCE, REACHED_LOG_RATIO, target_ratio
+from onen.analysis.stats import bootstrap_se, combined_interval, eps_at_half_of_outcomes, t_interval, verdict_from_interval
+from onen.analysis.tables import Table
+from onen.analysis import profiles
+from onen.runs.experiments import stored_seeds
+from onen.runs.calibration_run import calibration_result, gate_of, stored_calibration
 
 Results = Mapping[str, Sequence[CachedResult]]
 
@@ -166,7 +169,7 @@ class Effect:
         return int(np.isfinite(self.per_seed).sum())
 
     def verdict(self, expected_sign: int) -> str:
-        """:func:`onen.stats.verdict_from_interval`, or "outside the frontier" where no seed could be placed."""
+        """:func:`onen.analysis.stats.verdict_from_interval`, or "outside the frontier" where no seed could be placed."""
         if self.per_seed.size and self.n_seeds == 0:
             return "outside the frontier"
         return verdict_from_interval(self.n_seeds, self.mean, self.low, self.high, expected_sign)
@@ -187,7 +190,7 @@ def _same_images(runs: Sequence[CachedResult]) -> int:
 def above_frontier(terms: Sequence[tuple[float, Sequence[CachedResult]]], frontier: Frontier,
                    n_boot: int = 200, seed: int = 0) -> Effect:
     """sum(sign * (eps50 - frontier(clean accuracy))) of networks paired by position (the caller pairs the seeds,
-    :func:`onen.report.common_seeds`): how much more robust than Vanilla at the same clean accuracy, each seed's
+    :func:`onen.analysis.report.common_seeds`): how much more robust than Vanilla at the same clean accuracy, each seed's
     network against the frontier of the same seed where it exists (so a Vanilla on it has exactly 0), and NaN for a
     seed whose accuracy lies outside the frontier's range. The interval adds
     the spread over seeds and a paired bootstrap over the attacked images (every network and the frontier's points
@@ -322,7 +325,6 @@ def central_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray
     """Three panels: PGD eps50 and clean accuracy against the measured exponent (every seed a small dot, the mean
     over seeds a large marker with its t-interval where there are 2 seeds or more; the shaped networks' trend;
     the target 1 and the smoothness bound 1 + 2/d), then eps50 against clean accuracy with Vanilla's frontier."""
-    from .stats import t_interval as _t
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 5.2))
     for name, (alphas, acc, e50) in points.items():
@@ -335,7 +337,7 @@ def central_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray
                 mean = float(np.mean(y[finite]))
                 err = None
                 if finite.sum() >= 2:
-                    _, low, high = _t(y[finite])
+                    _, low, high = t_interval(y[finite])
                     err = [[mean - low], [high - mean]]
                 ax.errorbar([np.mean(alphas[finite])], [mean], yerr=err, fmt=marker, color=colour, ms=7,
                             capsize=3, label=name if ax is axes[0] else None)
@@ -445,8 +447,7 @@ class PaperControl:
 
 def paper_claims(shaped_name) -> list[tuple[str, str, int, str]]:  # noqa: ANN001 - profiles.shaped_name
     """The claims the control chapter judges: C1 on the shaped 1/n layer, 1/n against a smoother shaped layer, C2 on
-    the flatter shaped layer, then every claim of section 4.1 (:func:`onen.profiles.shallow_claims`)."""
-    from . import profiles
+    the flatter shaped layer, then every claim of section 4.1 (:func:`onen.analysis.profiles.shallow_claims`)."""
 
     return [(shaped_name(1.0), "Vanilla", +1, "C1: a 1/n layer is more robust than Vanilla"),
             (shaped_name(1.0), shaped_name(2.0), +1, "1/n rather than a smoother α=2"),
@@ -459,8 +460,6 @@ def paper_control(gate: Estimator) -> PaperControl:
     """Load the committed paper-profile networks (never trains) and judge :func:`paper_claims` on them, raw and above
     Vanilla's frontier. A claim about a 1/n layer is gated on its layer's check by ``gate`` (a shaped layer against
     its own exponent, a penalized one against 1); the Whitened network is judged as whitening."""
-    from . import profiles
-    from .experiments import stored_seeds
 
     folder, seeds = str(profiles.committed_results("paper")), profiles.seeds("paper")
     shallow, _ = stored_seeds(profiles.shallow_variants("paper"), profiles.evaluation("paper"), seeds, folder)
@@ -493,8 +492,6 @@ def calibration_and_gate(profile: str, results_dir: str) -> tuple[object, Cached
     """The paper profile's committed calibration where it exists, else ``profile``'s own (computed under
     ``results_dir`` when missing), and the gate's estimator it chose: (config, result, gate, whether the rule found
     one; if not, the figures' 1/n-weighted fit over ranks 11-500 stands in)."""
-    from . import profiles
-    from .calibration_run import calibration_result, gate_of, stored_calibration
 
     config = profiles.calibration_config("paper")
     result = stored_calibration(config, str(profiles.committed_results("paper")))

@@ -7,7 +7,7 @@ and the training history. The result is cached under ``results_dir`` by a hash o
 
 Command line (used for paper-scale runs on a GPU; the chapters then load the cache)::
 
-    python -m onen.experiments shallow deep_last_layer deep_all_layers --profile paper --device cuda
+    python -m onen shallow deep_last_layer deep_all_layers --profile paper --device cuda
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .attacks import input_gradients, robustness_outcomes
-from .cache import CachedResult, cached, config_hash, lookup
-from .data import Split, load
-from .spectrum import bootstrap_spectra, layer_spectra
-from .config import CIFAR_DATASET, EvalConfig, TrainConfig
-from .training import evaluate_accuracy, extend_checkpoint, resolve_device, train
+from onen.attacks import input_gradients, robustness_outcomes
+from onen.cache import CachedResult, cached, config_hash, lookup
+from onen.data import Split, load
+from onen.spectrum import bootstrap_spectra, layer_spectra
+from onen.runs.config import CIFAR_DATASET, EvalConfig, TrainConfig
+from onen.runs.training import evaluate_accuracy, extend_checkpoint, resolve_device, train
+from onen.cifar import load_cifar10
 
 
 _DATA: dict[tuple[str, str, str, int | None, int, str], Split] = {}
@@ -48,7 +49,6 @@ def dataset(name: str, split: str, device: torch.device | str, limit: int | None
     key = (name, split, str(device), limit, seed, source)
     if key not in _DATA:
         if name == CIFAR_DATASET:
-            from .cifar import load_cifar10
 
             _DATA[key] = load_cifar10(split, device, source, limit=limit, seed=seed)
         else:
@@ -154,7 +154,7 @@ def train_resumable(config: TrainConfig, device: torch.device, progress: bool, r
 
     A configuration without a checkpoint of its own starts from the checkpoint of the same configuration with the
     most epochs fewer than its own, where one exists, waiting for it to finish if another process is training it
-    (:func:`onen.training.extend_checkpoint`): training 100 epochs after a 50-epoch run costs 50.
+    (:func:`onen.runs.training.extend_checkpoint`): training 100 epochs after a 50-epoch run costs 50.
 
     ``test_each_epoch`` None: the history records the test accuracy after every epoch, except on CIFAR-10, where a
     pass over its 10000 test images costs as much as a quick profile's epoch (its history holds NaN there)."""
@@ -237,8 +237,3 @@ def run_seeds(config: TrainConfig, evaluation: EvalConfig, seeds: Sequence[int],
     """:func:`run` for each seed (the config's own seed is replaced)."""
     return [run(dataclasses.replace(config, seed=int(s)), evaluation, results_dir, device, progress) for s in seeds]
 
-
-if __name__ == "__main__":  # python -m onen.experiments: the command line lives in onen.cli
-    from .cli import main
-
-    main()
