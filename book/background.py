@@ -31,33 +31,20 @@ device = "auto"
 seeds = [0]
 results_dir = None  # None: results/<profile>
 
-# %%
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from IPython.display import Markdown
-import numpy as np
-import torch
 from myst_nb import glue
 
-from onen import data
-from onen import manifolds
-from onen.analysis import profiles
-from onen.cache import cached
-from onen.cifar import load_cifar10_jpeg
-from onen.analysis.plotting import PALETTE, use_style
-from onen.spectrum import covariance, eigenvalues_descending, fit_power_law
-from onen.analysis.tables import Table
+from onen.analysis import background, background_report as figures, profiles
+from onen.analysis.plotting import use_style
+from onen.spectrum import fit_power_law
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seed = setup.results_dir, setup.seeds[0]
-# circle: points, frequencies K (2K dimensions), exponents; stretch: frequencies of the analytic sum
-# networks: depth, width, points on the circle, weight variances, bias variance; pixels: images per dataset
-settings = dict(profiles.background_settings(profile), n_freq=500, alphas=[1.0, 2.0, 3.0, 4.0, 5.0],
-                stretch_freq=100_000, depth=10, width=1000, sigma_w2=[0.5, 1.5, 4.0, 16.0], sigma_b2=0.05,
-                fit_ranks=(11, 500))
+# everything here runs on the CPU whatever `device` says (the largest products are 3072 x 3072)
+settings = background.settings(profiles.background_settings(profile))
 ranks = settings["fit_ranks"]
-# everything here runs on the CPU whatever `device` says (the largest products are 3072 x 3072); the linear algebra
-# goes through torch alone, so that numpy's and torch's thread pools never wait for each other
 use_style()
 
 # %% [markdown]
@@ -75,50 +62,15 @@ use_style()
 # estimated from the sampled points (not from the design), and its exponent fitted by least squares in log-log
 # coordinates over ranks 11 to 500 with weights $1/n$, as {cite:t}`stringer2019` do.
 
-# %%
-def circle_result():
-    spectra, projections = [], []
-    directions = torch.from_numpy(manifolds.random_rotation(2 * settings["n_freq"], seed + 1)[:, :2].copy())
-    for alpha in settings["alphas"]:
-        points = torch.from_numpy(manifolds.circle_embedding(settings["circle_points"], alpha, settings["n_freq"],
-                                                             seed=seed))
-        spectra.append(eigenvalues_descending(covariance(points)))
-        projected = ((points - points.mean(0)) @ directions).numpy()
-        projections.append(projected / projected.std())
-    return {"spectra": np.stack(spectra), "projections": np.stack(projections)}, {}
-
-
-circle_config = {key: settings[key] for key in ("circle_points", "n_freq", "alphas")} | {"seed": seed}
-circle = cached("background_circle", circle_config, circle_result, results_dir, seed=seed).arrays
+# %% tags=["hide-input"]
+circle = background.circle(settings, seed, results_dir)
 circle_alphas = [fit_power_law(s, ranks) for s in circle["spectra"]]
 
-# %% tags=["nbval-check-output"]
-Table(["designed α", "fitted α"], [[f"{d:.2f}", f"{f:.2f}"] for d, f in zip(settings["alphas"], circle_alphas)],
-      caption=f"The circle code: {settings['circle_points']} points, K = {settings['n_freq']} frequencies, "
-              f"seed {seed}; α fitted over ranks {ranks[0]}-{ranks[1]}")
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+figures.circle_table(settings, circle_alphas, seed)
 
 # %% tags=["hide-input"]
-colour = dict(zip(settings["alphas"], PALETTE))
-d_grid = np.arange(1, 31)
-fig, (ax, ax_bound) = plt.subplots(1, 2, figsize=(9, 3.6))
-rank = np.arange(1, 2 * settings["n_freq"] + 1)
-for alpha, spectrum, fitted in zip(settings["alphas"], circle["spectra"], circle_alphas):
-    keep = spectrum > 0
-    ax.loglog(rank[keep], spectrum[keep], color=colour[alpha], label=fr"$\alpha={alpha:g}$: fit {fitted:.2f}")
-    designed = manifolds.fourier_variances(settings["n_freq"], alpha).repeat(2) / 2
-    ax.loglog(rank, designed, ":", color="k", lw=0.8)
-ax.axvspan(*ranks, color="0.9", zorder=0, label="fit window")
-ax.set_xlabel("rank $n$")
-ax.set_ylabel(r"eigenvalue $\lambda_n$")
-ax.set_title("(a) spectra of the embedded circle")
-ax.legend(loc="lower left")
-ax_bound.plot(d_grid, manifolds.smoothness_bound(d_grid), "o-", ms=3, color=PALETTE[0], label=r"$1 + 2/d$")
-ax_bound.axhline(1, color="k", ls="--", lw=1, label=r"$\alpha = 1$")
-ax_bound.set_xlabel("manifold dimension $d$")
-ax_bound.set_ylabel(r"smallest smooth exponent $\alpha$")
-ax_bound.set_title("(b) the smoothness bound")
-ax_bound.legend()
-fig.tight_layout()
+fig = figures.circle_spectra_figure(settings, circle["spectra"], circle_alphas)
 glue("background-circle-spectra", fig, display=False)
 plt.close(fig)
 
@@ -145,17 +97,7 @@ plt.close(fig)
 # it is a smooth loop.
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, len(settings["alphas"]), figsize=(2.1 * len(settings["alphas"]), 2.3))
-for ax, alpha, projected in zip(axes, settings["alphas"], circle["projections"]):
-    closed = np.vstack([projected, projected[:1]])
-    ax.plot(closed[:, 0], closed[:, 1], lw=0.5, color=colour[alpha])
-    ax.set_title(fr"$\alpha = {alpha:g}$")
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set_xticks([])
-    ax.set_yticks([])
-axes[0].set_ylabel("random projection 2")
-axes[len(axes) // 2].set_xlabel("random projection 1 (unit variance)")
-fig.tight_layout()
+fig = figures.circle_projections_figure(settings["alphas"], circle["projections"])
 glue("background-circle-projections", fig, display=False)
 plt.close(fig)
 
@@ -185,44 +127,15 @@ plt.close(fig)
 # flattens once $\delta < 1/K$, so the stretch is computed with $K = 10^5$ frequencies, where the divergence spans
 # several decades.
 
-# %%
-deltas = np.logspace(0, -5, 51)
-stretch = {alpha: manifolds.local_stretch(alpha, deltas, settings["stretch_freq"]) for alpha in settings["alphas"]}
-window = (deltas <= 10**-1.5) & (deltas >= 10**-3.5)  # away from delta ~ 1 and from the cutoff 1/K
-slopes = {alpha: np.polyfit(np.log(deltas[window]), np.log(s[window]), 1)[0] for alpha, s in stretch.items()}
+# %% tags=["hide-input"]
+stretch = background.stretch(settings["alphas"], settings["stretch_freq"])
+glue("stretch-log-growth", stretch.log_growth, display=False)
 
-
-def expected_slope(alpha: float) -> float:
-    return -1.0 if alpha <= 1 else min(0.0, (alpha - 3) / 2)
-
-
-k = np.arange(1, 10**6 + 1, dtype=np.float64)
-limits = {alpha: float(np.sqrt(np.sum(k ** (2 - alpha)))) for alpha in settings["alphas"] if alpha > 3}
-decade = np.argmin(np.abs(deltas - 1e-3)), np.argmin(np.abs(deltas - 1e-4))
-log_growth = stretch[3.0][decade[1]] ** 2 - stretch[3.0][decade[0]] ** 2
-
-# %% tags=["nbval-check-output"]
-glue("stretch-log-growth", float(log_growth), display=False)
-Table(["α", *(f"stretch at δ = {d:g}" for d in (1e-1, 1e-3, 1e-5)), "slope", "expected slope", "limit √ζ(α − 2)"],
-      [[f"{alpha:.0f}", *(f"{stretch[alpha][np.argmin(np.abs(deltas - d))]:.3g}" for d in (1e-1, 1e-3, 1e-5)),
-        f"{slopes[alpha]:.2f}", f"{expected_slope(alpha):.2f}",
-        f"{limits[alpha]:.4f}" if alpha in limits else "—"] for alpha in settings["alphas"]],
-      caption="Stretch of the code under a small input change δ",
-      notes=[f"At α = 3 the squared stretch grows by {log_growth:.3f} from δ = 1e-3 to 1e-4 "
-             f"(ln 10 = {np.log(10):.3f}). —: no finite limit."])
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+figures.stretch_table(stretch)
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(5.6, 3.8))
-for alpha, values in stretch.items():
-    ax.loglog(deltas, values, color=colour[alpha],
-              label=fr"$\alpha={alpha:g}$: slope {slopes[alpha]:.2f} (theory {expected_slope(alpha):.2f})")
-ax.axvspan(deltas[window].min(), deltas[window].max(), color="0.92", zorder=0, label="slope window")
-ax.axvline(1 / settings["stretch_freq"], color="k", ls=":", lw=1, label="$1/K$")
-ax.invert_xaxis()
-ax.set_xlabel(r"step $\delta$ (radians)")
-ax.set_ylabel(r"$\|f(\theta+\delta) - f(\theta)\| / \delta$")
-ax.legend(loc="upper left")
-fig.tight_layout()
+fig = figures.stretch_figure(stretch, settings["alphas"], settings["stretch_freq"])
 glue("background-circle-stretch", fig, display=False)
 plt.close(fig)
 
@@ -236,7 +149,7 @@ plt.close(fig)
 # below $\delta = 1/K$, where the finite embedding runs out of frequencies.
 # ```
 #
-# The printed table above gives the numbers: for $\alpha = 1, 2$ the stretch grows without bound as $\delta \to 0$
+# The table above gives the numbers: for $\alpha = 1, 2$ the stretch grows without bound as $\delta \to 0$
 # (until the cutoff $1/K$), at $\alpha = 3$ its square grows by {glue:text}`stretch-log-growth:.3f` per decade of
 # $\delta$, close to $\ln 10$, and for $\alpha = 4, 5$ it settles at $\sqrt{\zeta(\alpha - 2)}$. The embedding is
 # differentiable exactly when $\alpha > 3 = 1 + 2/d$.
@@ -254,73 +167,23 @@ plt.close(fig)
 # networks of 10 tanh layers of width 1000, at several $\sigma_w^2$ with $\sigma_b^2 = 0.05$, and the spectrum of
 # each layer's activations over the points of the circle is measured. All weights come from one seeded generator.
 
-# %%
-critical = manifolds.critical_sigma_w2(settings["sigma_b2"])
-mean_field = {s: manifolds.tanh_mean_field(s, settings["sigma_b2"]) for s in settings["sigma_w2"]}
-networks = {}
-for sigma_w2 in settings["sigma_w2"]:
-    config = {"sigma_w2": sigma_w2, "sigma_b2": settings["sigma_b2"], "depth": settings["depth"],
-              "width": settings["width"], "n_points": settings["network_points"], "seed": seed}
-    networks[sigma_w2] = cached("background_network", config,
-                                lambda config=config: (manifolds.random_tanh_network_spectra(**config), {}),
-                                results_dir, seed=seed).arrays
-
-# eigenvalues below 1e-12 of the largest are float64 rounding of the covariance, not signal: left out of the fits
-FLOOR = 1e-12
-
-
-def fit_above_floor(spectrum: np.ndarray) -> float:
-    kept = spectrum[spectrum > FLOOR * spectrum[0]]
-    return fit_power_law(kept, ranks) if kept.size > ranks[0] else float("nan")
-
-
-layer_alphas = {s: [fit_above_floor(x) for x in r["spectra"]] for s, r in networks.items()}
+# %% tags=["hide-input"]
+nets = background.networks(settings, seed, results_dir)
 ordered_w2, chaotic_w2 = min(settings["sigma_w2"]), max(settings["sigma_w2"])
-glue("net-critical", critical, display=False)
-glue("net-alpha-ordered", layer_alphas[ordered_w2][-1], display=False)
-glue("net-alpha-chaotic-first", layer_alphas[chaotic_w2][0], display=False)
-glue("net-alpha-chaotic", layer_alphas[chaotic_w2][-1], display=False)
+
+# %% tags=["remove-cell"]
+glue("net-critical", nets.critical, display=False)
+glue("net-alpha-ordered", nets.layer_alphas[ordered_w2][-1], display=False)
+glue("net-alpha-chaotic-first", nets.layer_alphas[chaotic_w2][0], display=False)
+glue("net-alpha-chaotic", nets.layer_alphas[chaotic_w2][-1], display=False)
 glue("net-sigma-ordered", ordered_w2, display=False)
 glue("net-sigma-chaotic", chaotic_w2, display=False)
 
-# %% tags=["nbval-check-output"]
-Table(["σ_w²", "q*", "χ₁", "regime", "curve length, input → last layer", "α by layer"],
-      [[f"{sigma_w2:.1f}", f"{q_star:.3f}", f"{chi:.3f}", "ordered" if chi < 1 else "chaotic",
-        f"{networks[sigma_w2]['lengths'][0]:.2f} → {networks[sigma_w2]['lengths'][-1]:.2f}",
-        " ".join(f"{a:.2f}" for a in layer_alphas[sigma_w2])] for sigma_w2, (q_star, chi) in mean_field.items()],
-      caption=f"Random tanh networks: the order-to-chaos transition at σ_b² = {settings['sigma_b2']} is at "
-              f"σ_w² = {critical:.3f}")
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+figures.network_table(nets, settings["sigma_b2"])
 
 # %% tags=["hide-input"]
-regime_colour = dict(zip(settings["sigma_w2"], PALETTE))
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-ax = axes[0]
-for sigma_w2, r in networks.items():
-    last = r["spectra"][-1]
-    last = last[last > FLOOR * last[0]]
-    ax.loglog(np.arange(1, last.size + 1), last / last[0], color=regime_colour[sigma_w2],
-              label=fr"$\sigma_w^2={sigma_w2:g}$ ($\chi_1={mean_field[sigma_w2][1]:.2f}$)")
-n = np.arange(1, settings["width"] + 1)
-ax.loglog(n, 1 / n, "k--", lw=1, label="$1/n$")
-ax.set_ylim(1e-12, 2)
-ax.set_xlabel("rank $n$")
-ax.set_ylabel(r"$\lambda_n / \lambda_1$ (layer 10)")
-ax.set_title("(a) last layer's spectrum")
-ax.legend(loc="lower left")
-layers = np.arange(1, settings["depth"] + 1)
-for sigma_w2 in settings["sigma_w2"]:
-    axes[1].plot(layers, layer_alphas[sigma_w2], "o-", ms=3, color=regime_colour[sigma_w2])
-    axes[2].semilogy(np.arange(settings["depth"] + 1), networks[sigma_w2]["lengths"], "o-", ms=3,
-                     color=regime_colour[sigma_w2], label=fr"$\sigma_w^2={sigma_w2:g}$")
-axes[1].axhline(1, color="k", ls="--", lw=1)
-axes[1].set_xlabel("layer")
-axes[1].set_ylabel(r"fitted exponent $\alpha$ (ranks 11-500)")
-axes[1].set_title("(b) exponent by depth")
-axes[2].set_xlabel("layer (0 = input circle)")
-axes[2].set_ylabel(r"curve length / $\sqrt{N}$")
-axes[2].set_title("(c) length of the circle's image")
-axes[2].legend()
-fig.tight_layout()
+fig = figures.networks_figure(nets, settings["depth"], settings["width"])
 glue("background-networks", fig, display=False)
 plt.close(fig)
 
@@ -347,22 +210,7 @@ plt.close(fig)
 # {numref}`fig-background-network-circles` shows the same thing in two random directions.
 
 # %% tags=["hide-input"]
-shown_layers = [0, 2, 5, settings["depth"]]
-fig, axes = plt.subplots(len(settings["sigma_w2"]), len(shown_layers),
-                         figsize=(1.9 * len(shown_layers), 1.9 * len(settings["sigma_w2"])), squeeze=False)
-for row, sigma_w2 in enumerate(settings["sigma_w2"]):
-    for col, layer in enumerate(shown_layers):
-        ax = axes[row, col]
-        points = networks[sigma_w2]["projections"][layer]
-        closed = np.vstack([points, points[:1]])
-        ax.plot(closed[:, 0], closed[:, 1], lw=0.5, color=regime_colour[sigma_w2])
-        ax.set_aspect("equal", adjustable="datalim")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if row == 0:
-            ax.set_title(f"layer {layer}")
-    axes[row, 0].set_ylabel(fr"$\sigma_w^2 = {sigma_w2:g}$")
-fig.tight_layout()
+fig = figures.network_circles_figure(nets, [0, 2, 5, settings["depth"]])
 glue("background-network-circles", fig, display=False)
 plt.close(fig)
 
@@ -385,62 +233,16 @@ plt.close(fig)
 # a machine with a network connection). The covariance products of the 3072-dimensional CIFAR-10 pixels are taken in
 # float32 (their rounding is about $10^{-6}$ of the eigenvalues fitted here) and the eigenvalues in float64.
 
-# %%
-def pixel_spectrum(images: torch.Tensor) -> np.ndarray:
-    """Descending covariance eigenvalues of flattened images [N, ...] -> [D] float64."""
-    x = images.reshape(images.shape[0], -1)
-    centred = (x.double() - x.double().mean(0)).float()
-    cov = (centred.T @ centred).double() / (x.shape[0] - 1)
-    return eigenvalues_descending(cov)
+# %% tags=["hide-input"]
+pixels = background.pixels(settings["pixel_images"], ranks, seed, results_dir)
+glue("pixel-alphas", Markdown(", ".join(f"{background.PIXEL_LABELS[name]} {alpha:.2f}"
+                                        for name, alpha in pixels.alphas.items())), display=False)
 
-
-def load_pixels(name: str, n_images: int | None) -> torch.Tensor:
-    if name == "cifar10":
-        return load_cifar10_jpeg("train", limit=n_images, seed=seed).images
-    return data.load(name, "train").subset(n_images, seed=seed).images
-
-
-pixel_spectra, missing = {}, []
-for name, n_images in settings["pixel_images"].items():
-    config = {"dataset": name, "split": "train", "n_images": n_images, "seed": seed,
-              "source": "cifar10-jpeg q75" if name == "cifar10" else "idx"}
-    try:
-        result = cached("background_pixels", config,
-                        lambda name=name, n_images=n_images: ({"spectrum": pixel_spectrum(load_pixels(name, n_images))},
-                                                              {}), results_dir, seed=seed)
-    except FileNotFoundError:  # reported below, without this machine's paths
-        missing.append(name)
-        continue
-    pixel_spectra[name] = result.arrays["spectrum"]
-pixel_alphas = {name: fit_power_law(s, ranks) for name, s in pixel_spectra.items()}
-labels = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10 (JPEG q75)"}
-glue("pixel-alphas", Markdown(", ".join(f"{labels[name]} {alpha:.2f}" for name, alpha in pixel_alphas.items())),
-     display=False)
-
-# %% tags=["nbval-check-output"]
-Table(["dataset", "pixels", "training images", "fitted α"],
-      [[labels[name], f"{pixel_spectra[name].size}", f"{settings['pixel_images'][name] or 'all'}", f"{alpha:.2f}"]
-       for name, alpha in pixel_alphas.items()]
-      + [[labels[name], "—", "not available", "—"] for name in missing],
-      caption=f"Spectra of the raw pixels, α fitted over ranks {ranks[0]}-{ranks[1]}",
-      notes=["Not available: no files under $ONEN_DATA or the system data folder, and no download."] if missing
-      else ())
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+figures.pixel_table(pixels, settings["pixel_images"], ranks)
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(5.6, 3.8))
-anchor = ranks[0]
-for (name, spectrum), line_colour in zip(pixel_spectra.items(), PALETTE):
-    kept = spectrum[spectrum > FLOOR * spectrum[0]]
-    ax.loglog(np.arange(1, kept.size + 1), kept / kept[anchor - 1], color=line_colour,
-              label=fr"{labels[name]}: $\alpha$ = {pixel_alphas[name]:.2f}")
-n = np.arange(1, max(s.size for s in pixel_spectra.values()) + 1)
-ax.loglog(n, anchor / n, "k--", lw=1, label="$1/n$")
-ax.axvspan(*ranks, color="0.92", zorder=0, label="fit window")
-ax.set_ylim(1e-6, None)
-ax.set_xlabel("rank $n$")
-ax.set_ylabel(r"eigenvalue $\lambda_n / \lambda_{%d}$" % anchor)
-ax.legend(loc="lower left")
-fig.tight_layout()
+fig = figures.pixels_figure(pixels, ranks)
 glue("background-pixels", fig, display=False)
 plt.close(fig)
 
@@ -453,7 +255,7 @@ plt.close(fig)
 # $10^{-12}$ of the largest (MNIST's pixels at the border never change) are not drawn.
 # ```
 #
-# The fitted exponents are printed above the figure. Raw pixels are not a neural code, and nothing in the argument
+# The table above the figure gives the fitted exponents. Raw pixels are not a neural code, and nothing in the argument
 # requires them to follow $1/n$; the comparison shows where the inputs start from, before the networks of the next
 # chapters reshape their spectra.
 
