@@ -86,6 +86,82 @@ def evaluate_accuracy(model: nn.Module, split: Split, batch_size: int = 2000) ->
     return accuracy(model, split.images, split.labels, batch_size)
 
 
+@dataclass
+class _Penalty:
+    """What a penalty needs besides the batch: the config, the spectral regularizer (or None) and the Jacobian
+    penalty's random-projection generator."""
+
+    config: TrainConfig
+    regularizer: SpectralRegularizer | None
+    projections: torch.Generator
+
+
+def _no_penalty(model: nn.Module, x: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
+    return model(x), torch.zeros((), device=x.device)
+
+
+def _spectral_penalty(model: nn.Module, x: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
+    """Eq. 2 on the features of the regularized layers, captured in the same forward pass as the logits."""
+    assert p.regularizer is not None
+    with capture(p.regularizer.layers) as features:
+        logits = model(x)
+    return logits, p.regularizer.penalty(features)
+
+
+def _jacobian_penalty(model: nn.Module, x: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
+    """Half the weight times the squared Frobenius norm of the input-output Jacobian (random projections)."""
+    logits = model(x)
+    return logits, 0.5 * p.config.jacobian_weight * jacobian_norm_sq(model, x, p.config.jacobian_projections,
+                                                                     generator=p.projections)
+
+
+# ``TrainConfig.regularizer`` -> (logits, penalty) of a batch
+PENALTIES: dict[str, Callable[[nn.Module, Tensor, _Penalty], tuple[Tensor, Tensor]]] = {
+    "none": _no_penalty, "spectral": _spectral_penalty, "jacobian": _jacobian_penalty}
+
+
+@dataclass
+class _State:
+    """Everything a checkpoint holds besides the config: what :func:`train` resumes from."""
+
+    model: Classifier
+    optimiser: torch.optim.Optimizer
+    shuffle: torch.Generator
+    projections: torch.Generator
+    history: History
+    epoch: int = 0
+
+
+def _fresh_state(config: TrainConfig, device: torch.device) -> _State:
+    model = config.model().to(device)
+    # the Jacobian penalty's random projections get their own stream, saved with checkpoints like the shuffle's
+    return _State(model, torch.optim.Adam(model.parameters(), lr=config.lr, amsgrad=True),
+                  torch.Generator().manual_seed(config.seed),
+                  torch.Generator(device=device).manual_seed(config.seed + 2), History())
+
+
+def _resume(state: _State, checkpoint: str | os.PathLike, config: TrainConfig) -> None:
+    """Load ``checkpoint`` into ``state``; a clear error if it is unreadable or was written for another config."""
+    try:
+        # on the CPU: the generators' states must stay CPU tensors; the weights and the optimiser's state are
+        # copied to the model's device by load_state_dict
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except (EOFError, RuntimeError, OSError, pickle.UnpicklingError) as err:
+        raise RuntimeError(f"checkpoint {checkpoint} is unreadable ({type(err).__name__}: {err}); delete it to "
+                           "train from the start") from err
+    if saved["config"] != config.to_dict():
+        stored, wanted = saved["config"], config.to_dict()
+        differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+        raise ValueError(f"checkpoint {checkpoint} was written for another configuration; fields that differ: "
+                         + ", ".join(f"{k} (checkpoint {stored.get(k)!r}, asked {wanted.get(k)!r})" for k in differ))
+    state.model.load_state_dict(saved["model"])
+    state.optimiser.load_state_dict(saved["optimiser"])
+    state.shuffle.set_state(saved["shuffle"])
+    state.projections.set_state(saved["projections"])
+    state.history = History(**saved["history"])
+    state.epoch = saved["epoch"]
+
+
 def train(config: TrainConfig, train_split: Split, test_split: Split | None = None, *,
           progress: bool = True, checkpoint: str | os.PathLike | None = None,
           after_step: StepCallback | None = None) -> tuple[Classifier, History]:
@@ -105,102 +181,89 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
     torch.manual_seed(config.seed)
     data = train_split.subset(config.train_subset, seed=config.seed)
     eigen_inputs = _eigen_subset(config, data)
-    model = config.model().to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, amsgrad=True)
-    shuffle = torch.Generator().manual_seed(config.seed)
-    # the Jacobian penalty's random projections get their own stream, saved with checkpoints like the shuffle's
-    projections = torch.Generator(device=device).manual_seed(config.seed + 2)
-    tracked = select_layers(model, "all")
+    state = _fresh_state(config, device)
+    tracked = select_layers(state.model, "all")
     regularizer = None
     if config.regularizer == "spectral":
-        regularizer = SpectralRegularizer(model, select_layers(model, config.spectral_layers), beta=config.beta,
-                                          tau=config.tau, alpha=config.alpha,
+        regularizer = SpectralRegularizer(state.model, select_layers(state.model, config.spectral_layers),
+                                          beta=config.beta, tau=config.tau, alpha=config.alpha,
                                           allow_small_batch=config.allow_small_batch, basis=config.basis,
                                           track_every=config.track_every, track_momentum=config.track_momentum)
-    history = History()
-    start_epoch = 0
     if checkpoint is not None and Path(checkpoint).is_file():
-        try:
-            # on the CPU: the generators' states must stay CPU tensors; the weights and the optimiser's state are
-            # copied to the model's device by load_state_dict
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except (EOFError, RuntimeError, OSError, pickle.UnpicklingError) as err:
-            raise RuntimeError(f"checkpoint {checkpoint} is unreadable ({type(err).__name__}: {err}); delete it to "
-                               "train from the start") from err
-        if state["config"] != config.to_dict():
-            stored, wanted = state["config"], config.to_dict()
-            differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
-            raise ValueError(f"checkpoint {checkpoint} was written for another configuration; fields that differ: "
-                             + ", ".join(f"{k} (checkpoint {stored.get(k)!r}, asked {wanted.get(k)!r})"
-                                         for k in differ))
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        shuffle.set_state(state["shuffle"])
-        projections.set_state(state["projections"])
-        history = History(**state["history"])
-        start_epoch = state["epoch"]
-
+        _resume(state, checkpoint, config)
+    start_epoch = state.epoch
     if regularizer is not None and config.epochs > start_epoch:
         regularizer.refresh(eigen_inputs)
+    penalty = _Penalty(config, regularizer, state.projections)
     bar = tqdm(range(start_epoch, config.epochs), desc=_describe(config), disable=not progress, leave=False)
     for epoch in bar:
         began = time.perf_counter()
-        model.train()
-        sums = torch.zeros(3, dtype=torch.float64, device=device)
-        seen = 0
-        for step, (x, y) in enumerate(data.batches(config.batch_size, generator=shuffle, drop_last=True)):
-            if regularizer is not None and config.refresh_every and step > 0 and step % config.refresh_every == 0:
-                regularizer.refresh(eigen_inputs)
-            if regularizer is not None:
-                with capture(regularizer.layers) as features:
-                    logits = model(x)
-                ce = F.cross_entropy(logits, y)
-                penalty = regularizer.penalty(features)
-            elif config.regularizer == "jacobian":
-
-                logits = model(x)
-                ce = F.cross_entropy(logits, y)
-                penalty = 0.5 * config.jacobian_weight * jacobian_norm_sq(model, x, config.jacobian_projections,
-                                                                                generator=projections)
-            else:
-                logits = model(x)
-                ce = F.cross_entropy(logits, y)
-                penalty = torch.zeros((), device=device)
-            loss = ce + penalty
-            if not torch.isfinite(loss):  # say where it diverged, not an eigensolver failure an epoch later
-                raise FloatingPointError(f"{_describe(config)} seed {config.seed}: the loss became "
-                                         f"{loss.item()} at epoch {epoch + 1}, step {step + 1} (cross-entropy "
-                                         f"{ce.item()}, penalty {penalty.item()}); lower the learning rate or beta")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            sums += torch.stack([loss.detach(), ce.detach(), penalty.detach()]).double() * x.shape[0]
-            seen += x.shape[0]
-            if after_step is not None:
-                after_step(model, regularizer, epoch, step)
+        means = _epoch(state, data, penalty, eigen_inputs, epoch, after_step)
         last_epoch = epoch + 1 == config.epochs
         if last_epoch and config.recalibrate:
-            recalibrate(model, data.images, config.batch_size)
-        spectra = _spectra_and_refresh(model, tracked, None if last_epoch else regularizer, eigen_inputs)
-        means = (sums / max(seen, 1)).tolist()
-        history.loss.append(means[0])
-        history.cross_entropy.append(means[1])
-        history.penalty.append(means[2])
-        history.test_accuracy.append(evaluate_accuracy(model, test_split) if test_split is not None else math.nan)
-        history.alphas.append(summarise(spectra, config.fit_ranks))
-        history.seconds.append(time.perf_counter() - began)
-        bar.set_postfix(loss=f"{means[0]:.3f}", acc=f"{history.test_accuracy[-1]:.3f}")
+            recalibrate(state.model, data.images, config.batch_size)
+        spectra = _spectra_and_refresh(state.model, tracked, None if last_epoch else regularizer, eigen_inputs)
+        _record(state.history, means, state.model, test_split, summarise(spectra, config.fit_ranks), began)
+        bar.set_postfix(loss=f"{means[0]:.3f}", acc=f"{state.history.test_accuracy[-1]:.3f}")
+        state.epoch = epoch + 1
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, optimiser, shuffle, projections, history, epoch + 1, config)
-        if not progress and log.isEnabledFor(logging.INFO):
-            done = epoch + 1 - start_epoch  # epochs of this process: a resumed run's earlier ones ran elsewhere
-            left = (config.epochs - epoch - 1) * sum(history.seconds[-done:]) / done / 60
-            accuracy = history.test_accuracy[-1]
-            log.info("%s seed %d: epoch %d/%d, loss %.4f (penalty %.4f)%s, %.0f s; ETA %.0f min", _describe(config),
-                     config.seed, epoch + 1, config.epochs, means[0], means[2],
-                     "" if math.isnan(accuracy) else f", test accuracy {accuracy:.4f}", history.seconds[-1], left)
-    model.eval()
-    return model, history
+            _save_checkpoint(checkpoint, state.model, state.optimiser, state.shuffle, state.projections,
+                             state.history, epoch + 1, config)
+        if not progress:
+            _log_epoch(config, state.history, epoch, start_epoch)
+    state.model.eval()
+    return state.model, state.history
+
+
+def _epoch(state: _State, data: Split, penalty: _Penalty, eigen_inputs: Tensor, epoch: int,
+           after_step: StepCallback | None) -> list[float]:
+    """One pass over ``data`` in shuffled batches; returns the means of (loss, cross-entropy, penalty)."""
+    config, regularizer, model = penalty.config, penalty.regularizer, state.model
+    model.train()
+    sums = torch.zeros(3, dtype=torch.float64, device=data.images.device)
+    seen = 0
+    for step, (x, y) in enumerate(data.batches(config.batch_size, generator=state.shuffle, drop_last=True)):
+        if regularizer is not None and config.refresh_every and step > 0 and step % config.refresh_every == 0:
+            regularizer.refresh(eigen_inputs)
+        logits, pen = PENALTIES[config.regularizer](model, x, penalty)
+        ce = F.cross_entropy(logits, y)
+        loss = ce + pen
+        if not torch.isfinite(loss):  # say where it diverged, not an eigensolver failure an epoch later
+            raise FloatingPointError(f"{_describe(config)} seed {config.seed}: the loss became {loss.item()} at "
+                                     f"epoch {epoch + 1}, step {step + 1} (cross-entropy {ce.item()}, penalty "
+                                     f"{pen.item()}); lower the learning rate or beta")
+        state.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimiser.step()
+        sums += torch.stack([loss.detach(), ce.detach(), pen.detach()]).double() * x.shape[0]
+        seen += x.shape[0]
+        if after_step is not None:
+            after_step(model, regularizer, epoch, step)
+    return (sums / max(seen, 1)).tolist()
+
+
+def _record(history: History, means: list[float], model: nn.Module, test_split: Split | None,
+            alphas: list[float], began: float) -> None:
+    """Append one epoch to ``history``: its mean losses, test accuracy, fitted exponents and wall time."""
+    history.loss.append(means[0])
+    history.cross_entropy.append(means[1])
+    history.penalty.append(means[2])
+    history.test_accuracy.append(evaluate_accuracy(model, test_split) if test_split is not None else math.nan)
+    history.alphas.append(alphas)
+    history.seconds.append(time.perf_counter() - began)
+
+
+def _log_epoch(config: TrainConfig, history: History, epoch: int, start_epoch: int) -> None:
+    """One INFO line per finished epoch, with the ETA from this process's epochs (a resumed run's earlier ones ran
+    elsewhere)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    done = epoch + 1 - start_epoch
+    left = (config.epochs - epoch - 1) * sum(history.seconds[-done:]) / done / 60
+    accuracy = history.test_accuracy[-1]
+    log.info("%s seed %d: epoch %d/%d, loss %.4f (penalty %.4f)%s, %.0f s; ETA %.0f min", _describe(config),
+             config.seed, epoch + 1, config.epochs, history.loss[-1], history.penalty[-1],
+             "" if math.isnan(accuracy) else f", test accuracy {accuracy:.4f}", history.seconds[-1], left)
 
 
 def recalibrate(model: nn.Module, images: Tensor, batch_size: int) -> None:
