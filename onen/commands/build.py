@@ -12,6 +12,9 @@ for running papermill by hand::
 
 Chapters run with the repository root as working directory. ``results_dir`` is passed as an absolute path, so a
 notebook re-executed elsewhere (nbval starts its kernel in ``book/``) still finds the cached results.
+
+The module is also the Sphinx extension ``_config.yml`` names (:func:`setup`): each chapter's page offers its
+Jupytext source ``book/<name>.py`` beside the executed notebook among its download buttons.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from onen.analysis.profiles import PROFILES
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
 KERNEL = "python3"
 # The inline backend makes figures (and glued figures) render as PNG outputs; a non-interactive MPLBACKEND such as Agg,
@@ -284,6 +290,37 @@ def _jupyter_book() -> str:
     if found is None:
         raise SystemExit("jupyter-book not found; pip install -e '.[book]'")
     return found
+
+
+JUPYTEXT_BUTTON = "download-jupytext-button"
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Sphinx extension (``sphinx: extra_extensions`` in ``_config.yml``): :func:`add_jupytext_download` on every page,
+    after sphinx-book-theme has made its header buttons (priority 501)."""
+    app.connect("html-page-context", add_jupytext_download, priority=502)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def add_jupytext_download(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
+                          doctree: Any) -> None:
+    """A page built from ``<page>.ipynb`` with a Jupytext source ``<page>.py`` beside it: copy the source to
+    ``_sources/<page>.py`` of the site and list it after the notebook in the page's download buttons. Nothing happens
+    where the page has another source, no such ``.py``, or no download buttons (``use_download_button: false``)."""
+    source = Path(app.srcdir) / f"{pagename}.py"
+    if context.get("page_source_suffix") != ".ipynb" or not source.is_file():
+        return
+    group = next((b for b in context.get("header_buttons", []) if b.get("label") == "download-buttons"), None)
+    if group is None:
+        return
+    target = Path(app.outdir) / "_sources" / f"{pagename}.py"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    buttons = group["buttons"]
+    after = next((i + 1 for i, b in enumerate(buttons) if b.get("label") == "download-source-button"), len(buttons))
+    buttons.insert(after, {"type": "link", "url": f"{context['pathto']('_sources', 1)}/{pagename}.py", "text": ".py",
+                           "tooltip": "Download the chapter's source (Jupytext percent format)",
+                           "icon": "fas fa-file-code", "label": JUPYTEXT_BUTTON})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
