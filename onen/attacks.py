@@ -12,14 +12,21 @@ PGD restarts must not depend on B either).
 - ``fgsm``: one signed-gradient step of size eps (Goodfellow et al. 2015).
 - ``pgd``: projected signed-gradient ascent from a random start in the eps-ball (Madry et al. 2018), with restarts.
 - ``gaussian_noise``: x + sigma * N(0, I), clipped to [0, 1]; a common-corruption baseline.
-- ``robustness_curve``: accuracy under one of the three, per eps of a grid; ``robustness_outcomes``: the same per image.
+- ``REGISTRY``: every attack the book runs, by name, with one signature ``attack(model, x, y, eps, budget,
+  generator)``: the three above and, from ``torchattacks`` (the optional extra ``onen[audit]``), APGD-CE, APGD-T and
+  Square (Croce & Hein 2020; Andriushchenko et al. 2020). The evaluation and the attack audit both dispatch through it.
+- ``robustness_curve``: accuracy under a registered attack, per eps of a grid; ``robustness_outcomes``: the same per
+  image.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
-
-from typing import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +37,6 @@ from tqdm import tqdm
 
 from onen.features import eval_mode
 
-ATTACKS = ("fgsm", "pgd", "noise")
 _SLACK = 1e-6  # tolerance on the [0, 1] range of clean inputs (float rounding of a preprocessing step)
 
 
@@ -149,6 +155,132 @@ def gaussian_noise(x: Tensor, sigma: float, generator: torch.Generator | None = 
     return (x + sigma * noise).clamp(0.0, 1.0)
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# the registry
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What an attack may spend, each field read by the attacks that need it.
+
+    steps, step_size, restarts: PGD's (step_size None: max(0.01, 2.5 * eps / steps), the paper's 0.01 at small eps
+    and Madry et al.'s 2.5 eps / steps beyond). apgd_steps: the iterations of APGD-CE and of each APGD-T run;
+    targets: how many of the most likely wrong classes APGD-T targets; square_queries: Square's queries per image.
+    seed: torchattacks draws from torch's global generator, which is seeded with it, inside a fork of the RNG
+    state, at every call (so a batch's outcome is a function of the seed)."""
+
+    steps: int = 40
+    step_size: float | None = None
+    restarts: int = 1
+    apgd_steps: int = 25
+    targets: int = 1
+    square_queries: int = 250
+    seed: int = 0
+
+
+Attack = Callable[[nn.Module, Tensor, Tensor, float, Budget, "torch.Generator | None"], Tensor]
+
+
+def _fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, budget: Budget,
+          generator: torch.Generator | None) -> Tensor:
+    return fgsm(model, x, y, eps)
+
+
+def _pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, budget: Budget,
+         generator: torch.Generator | None) -> Tensor:
+    size = budget.step_size if budget.step_size is not None else max(0.01, 2.5 * eps / max(budget.steps, 1))
+    return pgd(model, x, y, eps, steps=budget.steps, step_size=size, restarts=budget.restarts, generator=generator)
+
+
+def _noise(model: nn.Module, x: Tensor, y: Tensor, eps: float, budget: Budget,
+           generator: torch.Generator | None) -> Tensor:
+    return gaussian_noise(x, eps, generator=generator)
+
+
+def image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    """[C, H, W] under which torchattacks sees examples of ``shape``: [C, H, W] as is, [H, W] as [1, H, W], [D] as
+    [1, sqrt D, sqrt D] when D is a perfect square; ValueError otherwise."""
+    if len(shape) == 3:
+        return tuple(int(s) for s in shape)  # type: ignore[return-value]
+    if len(shape) == 2:
+        return (1, *shape)  # type: ignore[return-value]
+    if len(shape) == 1:
+        side = math.isqrt(shape[0])
+        if side * side == shape[0]:
+            return (1, side, side)
+    raise ValueError(f"APGD and Square need image-shaped inputs: [N, C, H, W], [N, H, W] or [N, D] with D a perfect "
+                     f"square; got examples of shape {list(shape)}")
+
+
+class _AsImages(nn.Module):
+    """The model seen through [N, C, H, W] inputs: forward reshapes back to the model's own example shape."""
+
+    def __init__(self, model: nn.Module, example_shape: Sequence[int]) -> None:
+        super().__init__()
+        self.model = model
+        self.example_shape = tuple(int(s) for s in example_shape)
+        self.training = False  # torchattacks restores "training" with model.train(): never let it think so
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x.reshape(x.shape[0], *self.example_shape))
+
+    def train(self, mode: bool = True) -> "_AsImages":
+        """A no-op: the caller owns the mode of the wrapped model (see :func:`eval_mode`)."""
+        return self
+
+
+def torchattacks_module() -> Any:
+    """``import torchattacks``, with a one-line error naming the extra when it is missing."""
+    try:
+        import torchattacks
+    except ImportError as err:  # the optional extra
+        raise ImportError("APGD and Square need torchattacks: pip install 'onen[audit]'") from err
+    return torchattacks
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global generators with ``seed`` inside a fork of the RNG state (restored on exit)."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _torchattacks_attack(settings: Callable[[Any, Budget], tuple[Callable[..., Any], dict[str, Any]]]) -> Attack:
+    """An :data:`Attack` from a torchattacks class: ``settings(torchattacks, budget)`` gives (class, keyword
+    arguments). The model is seen through :class:`_AsImages`, in eval mode (restored), and the attack object is built
+    without its stdout chatter (a parameter-free model makes it print "Failed to set device")."""
+
+    def attack(model: nn.Module, x: Tensor, y: Tensor, eps: float, budget: Budget,
+               generator: torch.Generator | None) -> Tensor:
+        factory, kwargs = settings(torchattacks_module(), budget)
+        with contextlib.redirect_stdout(io.StringIO()):
+            built = factory(_AsImages(model, x.shape[1:]), norm="Linf", eps=eps, seed=budget.seed, **kwargs)
+        built.set_device(x.device)
+        with eval_mode(model), _seeded(budget.seed, x.device):
+            x_adv = built(x.reshape(x.shape[0], *image_shape(x.shape[1:])), y).detach()
+        return x_adv.reshape(x.shape)
+
+    return attack
+
+
+REGISTRY: dict[str, Attack] = {
+    "fgsm": _fgsm,
+    "pgd": _pgd,
+    "noise": _noise,  # Gaussian noise with sigma = eps
+    "apgd_ce": _torchattacks_attack(lambda ta, b: (ta.APGD, {"steps": b.apgd_steps, "n_restarts": 1, "loss": "ce",
+                                                               "rho": 0.75})),
+    "apgd_t": _torchattacks_attack(lambda ta, b: (ta.APGDT, {"steps": b.apgd_steps, "n_restarts": 1, "rho": 0.75,
+                                                              "n_classes": b.targets + 1})),
+    "square": _torchattacks_attack(lambda ta, b: (ta.Square, {"n_queries": b.square_queries, "n_restarts": 1,
+                                                                "p_init": 0.8, "loss": "margin",
+                                                                "resc_schedule": True})),
+}
+ATTACKS: tuple[str, ...] = tuple(REGISTRY)
+
+
 @torch.no_grad()
 def _correct(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     return model(x).argmax(dim=1) == y
@@ -195,7 +327,8 @@ def robustness_outcomes(
     """Which images stay correctly classified under ``attack`` at each eps of ``eps_grid``: bool [len(eps_grid), N].
     x: [N, ...] in [0, 1]; y: [N] int64.
 
-    attack: "fgsm", "pgd" (``steps`` steps, ``restarts`` restarts) or "noise" (Gaussian noise with sigma = eps).
+    attack: a name of :data:`REGISTRY`: "fgsm", "pgd" (``steps`` steps, ``restarts`` restarts), "noise" (Gaussian
+    noise with sigma = eps), or with torchattacks "apgd_ce", "apgd_t", "square" (at :class:`Budget`'s defaults).
     step_size (pgd only): None means max(0.01, 2.5 * eps / steps), i.e. the paper's fixed 0.01 for eps <= 0.16 at 40
     steps and Madry et al.'s 2.5 * eps / steps beyond it, so that steps * step_size always exceeds the ball's
     diameter and large eps are reachable.
@@ -215,19 +348,14 @@ def robustness_outcomes(
 
     starts = range(0, x.shape[0], batch_size)
     outcomes = np.zeros((len(eps_grid), x.shape[0]), dtype=bool)
+    budget = Budget(steps=steps, step_size=step_size, restarts=restarts, seed=seed)
     bar = tqdm(total=len(eps_grid) * len(starts), desc=f"{attack} robustness", disable=not progress)
     with eval_mode(model):
         for k, eps in enumerate(eps_grid):
             generator = torch.Generator(device=x.device).manual_seed(seed)
             for i in starts:
                 xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-                if attack == "fgsm":
-                    x_adv = fgsm(model, xb, yb, eps)
-                elif attack == "pgd":
-                    size = step_size if step_size is not None else max(0.01, 2.5 * eps / max(steps, 1))
-                    x_adv = pgd(model, xb, yb, eps, steps=steps, step_size=size, restarts=restarts, generator=generator)
-                else:
-                    x_adv = gaussian_noise(xb, eps, generator=generator)
+                x_adv = REGISTRY[attack](model, xb, yb, eps, budget, generator)
                 outcomes[k, i : i + batch_size] = _correct(model, x_adv, yb).cpu().numpy()
                 bar.update(1)
     bar.close()

@@ -386,3 +386,24 @@ def test_audit_run_cache_hit_equals_fresh_and_the_audit_is_in_the_key(tmp_path: 
                   transfer_source=source, progress=False)
     with pytest.raises(NotCached):  # so is the same audit without the transfer source
         audit_run(config, audit, str(tmp_path), device="cpu", progress=False)
+
+
+def test_one_registry_serves_the_evaluation_and_the_audit(task) -> None:
+    """Every registered attack keeps the threat model (shape, [0, 1], and but for Gaussian noise, whose sigma is eps,
+    the eps-ball), and the evaluation's
+    robustness_outcomes runs the audit's attacks by name: APGD-CE there never leaves more images standing than
+    FGSM's one step does on a net whose gradients are informative."""
+    from onen.attacks import ATTACKS as REGISTERED, REGISTRY, Budget, robustness_outcomes
+
+    model, x, y = task
+    x, y = x[:60], y[:60]
+    eps, budget = 0.1, Budget(steps=5, apgd_steps=5, targets=2, square_queries=20, seed=0)
+    assert set(REGISTERED) == {"fgsm", "pgd", "noise", "apgd_ce", "apgd_t", "square"}
+    for name, attack in REGISTRY.items():
+        x_adv = attack(model, x, y, eps, budget, torch.Generator().manual_seed(0))
+        assert x_adv.shape == x.shape and x_adv.min() >= 0 and x_adv.max() <= 1
+        assert name == "noise" or (x_adv - x).abs().max() <= eps + 1e-6, name
+    apgd = robustness_outcomes(model, x, y, [0.0, 0.2], attack="apgd_ce", progress=False)
+    fgsm_ = robustness_outcomes(model, x, y, [0.0, 0.2], attack="fgsm", progress=False)
+    assert apgd[0].tolist() == fgsm_[0].tolist()
+    assert apgd[1].sum() <= fgsm_[1].sum()

@@ -64,12 +64,10 @@ Shapes. APGD and Square index inputs as images [N, C, H, W] (Square's squares al
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,15 +77,14 @@ import torch.nn as nn
 from torch import Tensor
 from tqdm import tqdm
 
-from onen.attacks import eval_mode, pgd
+from onen.attacks import REGISTRY, Budget, eval_mode, image_shape, pgd, torchattacks_module
 from onen.cache import CachedResult, cached, lookup
 from onen.runs.config import TrainConfig
 from onen.data import Split
+from onen.robustness.masking import masking_flags
 from onen.runs import experiments
 
 ATTACKS: tuple[str, ...] = ("pgd", "pgd_restarts", "apgd_ce", "apgd_t", "square")
-WHITE_BOX: tuple[str, ...] = ("pgd", "pgd_restarts", "apgd_ce", "apgd_t")
-BLACK_BOX: tuple[str, ...] = ("square", "transfer")
 
 DEFAULT_EPS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 DEFAULT_PGD_STEPS = 40
@@ -161,65 +158,6 @@ def _check_attacks(attacks: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def _image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
-    """The [C, H, W] that torchattacks sees for one example of ``shape`` (see the module docstring)."""
-    shape = tuple(int(s) for s in shape)
-    if len(shape) == 3:
-        return shape  # type: ignore[return-value]
-    if len(shape) == 2:
-        return (1, *shape)  # type: ignore[return-value]
-    if len(shape) == 1:
-        side = math.isqrt(shape[0])
-        if side * side == shape[0]:
-            return (1, side, side)
-    raise ValueError(f"APGD and Square need image-shaped inputs: [N, C, H, W], [N, H, W] or [N, D] with D a perfect "
-                     f"square; got examples of shape {list(shape)}")
-
-
-class _AsImages(nn.Module):
-    """The model seen through [N, C, H, W] inputs: forward reshapes back to the model's own example shape."""
-
-    def __init__(self, model: nn.Module, example_shape: Sequence[int]) -> None:
-        super().__init__()
-        self.model = model
-        self.example_shape = tuple(int(s) for s in example_shape)
-        self.training = False  # torchattacks restores "training" with model.train(): never let it think so
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model(x.reshape(x.shape[0], *self.example_shape))
-
-    def train(self, mode: bool = True) -> "_AsImages":
-        """A no-op: the audit owns the mode of the wrapped model (see :func:`onen.attacks.eval_mode`)."""
-        return self
-
-
-def _torchattacks() -> Any:
-    try:
-        import torchattacks
-    except ImportError as err:  # the optional extra
-        raise ImportError("the attack audit needs torchattacks: pip install 'onen[audit]'") from err
-    return torchattacks
-
-
-def _make(factory: Callable[..., Any], wrapper: nn.Module, device: torch.device, **kwargs: Any) -> Any:
-    """Build a torchattacks attack on ``wrapper`` without its stdout chatter (a parameter-free model makes it print
-    "Failed to set device"), then set its device explicitly."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        attack = factory(wrapper, **kwargs)
-    attack.set_device(device)
-    return attack
-
-
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch's global generators with ``seed`` inside a fork of the RNG state (restored on exit)."""
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
-        if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
 @torch.no_grad()
 def _predict_correct(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> Tensor:
     """Boolean [N] on x's device: model(x_i) predicts y_i (the model already in the wanted mode)."""
@@ -289,109 +227,107 @@ def audit_curves(
         ``"correct_<attack>"`` [n_eps, N] bool, per image: classified correctly clean and under the attack (the
         material for paired tests and bootstraps over images).
     """
-    names = _check_attacks(attacks)
-    grid = _check_eps_grid(eps_grid)
+    names, grid = _check_attacks(attacks), _check_eps_grid(eps_grid)
     _check_data(images, labels)
-    batch_size = _positive_int("batch_size", batch_size)
-    pgd_steps = _positive_int("pgd_steps", pgd_steps)
-    restarts = _positive_int("restarts", restarts)
-    apgd_steps = _positive_int("apgd_steps", apgd_steps)
-    apgd_t_targets = _positive_int("apgd_t_targets", apgd_t_targets)
-    square_queries = _positive_int("square_queries", square_queries)
-    if not math.isfinite(pgd_step_size) or pgd_step_size <= 0:
-        raise ValueError(f"pgd_step_size must be finite and > 0, got {pgd_step_size}")
-    seed = int(seed)
-    needs_images = any(a in names for a in ("apgd_ce", "apgd_t", "square"))
-    image_shape = _image_shape(images.shape[1:]) if needs_images else None
-    if "square" in names and image_shape is not None and image_shape[1] != image_shape[2]:
-        raise ValueError(f"Square needs square images (H == W), got [C, H, W] = {list(image_shape)}")
-    ta = _torchattacks() if needs_images else None
-
-    device = images.device
+    batch_size, restarts = _positive_int("batch_size", batch_size), _positive_int("restarts", restarts)
+    budget = _budget(pgd_steps, pgd_step_size, apgd_steps, apgd_t_targets, square_queries, int(seed))
+    _check_image_attacks(names, images)
     images, labels = images.detach(), labels.detach()
     n = images.shape[0]
     correct = {a: np.zeros((len(grid), n), dtype=bool) for a in names}
     seconds = {a: np.zeros(len(grid)) for a in names}
-
     with eval_mode(model):
-        with torch.no_grad():
-            n_classes = int(model(images[:1]).shape[1])
-        if "apgd_t" in names and n_classes < 4:
-            raise ValueError(f"APGD-T's targeted DLR loss needs at least 4 classes, the model has {n_classes}")
-        targets = min(apgd_t_targets, n_classes - 1)
+        budget = _with_targets(budget, model, images, names)
         clean = _predict_correct(model, images, labels, batch_size)
         keep = torch.nonzero(clean).flatten()  # the clean-correct images: the only ones attacked
-        x_all, y_all = images[keep], labels[keep]
-        keep_np = keep.cpu().numpy()
-        wrapper = _AsImages(model, images.shape[1:]) if needs_images else None
+        x_all, y_all, keep_np = images[keep], labels[keep], keep.cpu().numpy()
         bar = tqdm(total=len(grid) * len(names), desc="attack audit", disable=not progress)
         for k, eps in enumerate(grid):
-            if eps == 0.0:  # no attack: the clean outcome
-                for a in names:
-                    correct[a][k] = clean.cpu().numpy()
-                bar.update(len(names))
-                continue
-            first_start: Tensor | None = None  # "pgd"'s outcome on x_all, the first start of "pgd_restarts"
+            first_start: Tensor | None = None  # "pgd"'s outcome, the first start of "pgd_restarts"
             for a in names:
                 began = time.perf_counter()
+                if eps == 0.0:  # no attack: the clean outcome
+                    correct[a][k] = clean.cpu().numpy()
+                    bar.update(1)
+                    continue
                 if a in ("pgd", "pgd_restarts"):
-                    if first_start is None:
-                        first_start = _pgd_outcome(model, x_all, y_all, eps, pgd_steps, pgd_step_size, 1,
-                                                   torch.Generator(device=device).manual_seed(seed), batch_size)
+                    first_start = first_start if first_start is not None else _pgd_outcome(
+                        model, x_all, y_all, eps, budget, 1, torch.Generator(images.device).manual_seed(budget.seed),
+                        batch_size)
                     ok = first_start.clone()
                     if a == "pgd_restarts":  # the other starts, on the survivors, from a stream of their own
                         alive = torch.nonzero(ok).flatten()
-                        ok[alive] = _pgd_outcome(model, x_all[alive], y_all[alive], eps, pgd_steps, pgd_step_size,
-                                                 restarts - 1, torch.Generator(device=device).manual_seed(seed + 1),
+                        ok[alive] = _pgd_outcome(model, x_all[alive], y_all[alive], eps, budget, restarts - 1,
+                                                 torch.Generator(images.device).manual_seed(budget.seed + 1),
                                                  batch_size)
                 else:
-                    assert wrapper is not None and ta is not None and image_shape is not None
-                    if a == "apgd_ce":
-                        factory, kwargs = ta.APGD, {"steps": apgd_steps, "n_restarts": 1, "loss": "ce", "rho": 0.75}
-                    elif a == "apgd_t":
-                        factory, kwargs = ta.APGDT, {"steps": apgd_steps, "n_restarts": 1, "rho": 0.75,
-                                                     "n_classes": targets + 1}
-                    else:
-                        factory, kwargs = ta.Square, {"n_queries": square_queries, "n_restarts": 1, "p_init": 0.8,
-                                                      "loss": "margin", "resc_schedule": True}
-                    attack = _make(factory, wrapper, device, norm="Linf", eps=eps, seed=seed, **kwargs)
-                    ok = _torchattacks_outcome(attack, model, x_all, y_all, eps, seed, image_shape, batch_size, a)
-                row = np.zeros(n, dtype=bool)
-                row[keep_np] = ok.cpu().numpy()
-                correct[a][k] = row
+                    ok = _registry_outcome(a, model, x_all, y_all, eps, budget, batch_size)
+                correct[a][k][keep_np] = ok.cpu().numpy()
                 seconds[a][k] = time.perf_counter() - began
                 bar.update(1)
         bar.close()
-
-    result: dict[str, np.ndarray] = {"eps": np.asarray(grid, dtype=np.float64),
-                                     "correct_clean": clean.cpu().numpy()}
-    worst = np.logical_and.reduce([correct[a] for a in names])
-    for a in names:
-        result[a] = correct[a].mean(axis=1)
-        result[f"correct_{a}"] = correct[a]
-    result["worst"] = worst.mean(axis=1)
-    result["correct_worst"] = worst
     if timings is not None:
         timings.update(seconds)
+    return _curves(grid, clean.cpu().numpy(), correct)
+
+
+def _budget(pgd_steps: int, pgd_step_size: float, apgd_steps: int, apgd_t_targets: int, square_queries: int,
+            seed: int) -> Budget:
+    """The audit's :class:`onen.attacks.Budget`, each count checked (APGD-T's targets capped later by the model's
+    classes)."""
+    if not math.isfinite(pgd_step_size) or pgd_step_size <= 0:
+        raise ValueError(f"pgd_step_size must be finite and > 0, got {pgd_step_size}")
+    return Budget(steps=_positive_int("pgd_steps", pgd_steps), step_size=pgd_step_size,
+                  apgd_steps=_positive_int("apgd_steps", apgd_steps),
+                  targets=_positive_int("apgd_t_targets", apgd_t_targets),
+                  square_queries=_positive_int("square_queries", square_queries), seed=seed)
+
+
+def _check_image_attacks(names: Sequence[str], images: Tensor) -> None:
+    """APGD and Square need image-shaped inputs (Square square ones) and torchattacks: fail before any attack."""
+    if not any(a in names for a in ("apgd_ce", "apgd_t", "square")):
+        return
+    shape = image_shape(images.shape[1:])
+    if "square" in names and shape[1] != shape[2]:
+        raise ValueError(f"Square needs square images (H == W), got [C, H, W] = {list(shape)}")
+    torchattacks_module()
+
+
+def _with_targets(budget: Budget, model: nn.Module, images: Tensor, names: Sequence[str]) -> Budget:
+    """``budget`` with APGD-T's targets capped at the model's wrong classes (APGD-T's DLR loss needs 4 classes)."""
+    with torch.no_grad():
+        n_classes = int(model(images[:1]).shape[1])
+    if "apgd_t" in names and n_classes < 4:
+        raise ValueError(f"APGD-T's targeted DLR loss needs at least 4 classes, the model has {n_classes}")
+    return dataclasses.replace(budget, targets=min(budget.targets, n_classes - 1))
+
+
+def _curves(grid: Sequence[float], clean: np.ndarray, correct: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The audit's arrays: eps, the clean outcome, each attack's accuracy and per-image outcomes, and the worst case."""
+    result: dict[str, np.ndarray] = {"eps": np.asarray(grid, dtype=np.float64), "correct_clean": clean}
+    worst = np.logical_and.reduce(list(correct.values()))
+    for a, outcome in correct.items():
+        result[a] = outcome.mean(axis=1)
+        result[f"correct_{a}"] = outcome
+    result["worst"] = worst.mean(axis=1)
+    result["correct_worst"] = worst
     return result
 
 
-def _torchattacks_outcome(attack: Any, model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int,
-                          image_shape: tuple[int, int, int], batch_size: int, name: str) -> Tensor:
-    """Boolean [N]: still classified correctly under a torchattacks ``attack``, run batch by batch, each call with
-    torch's global generator seeded with ``seed`` inside a fork of the RNG state."""
+def _registry_outcome(name: str, model: nn.Module, x: Tensor, y: Tensor, eps: float, budget: Budget,
+                      batch_size: int) -> Tensor:
+    """Boolean [N]: still classified correctly under :data:`onen.attacks.REGISTRY`'s ``name``, batch by batch (each
+    batch one call, reseeded), every adversarial batch checked against the threat model."""
     ok = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
     for i in range(0, x.shape[0], batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        xi = xb.reshape(xb.shape[0], *image_shape)
-        with _seeded(seed, x.device):
-            x_adv = attack(xi, yb).detach()
-        _check_adversarial(x_adv, xi, eps, name)
-        ok[i:i + batch_size] = _predict_correct(model, x_adv.reshape(xb.shape), yb, batch_size)
+        x_adv = REGISTRY[name](model, xb, yb, eps, budget, None)
+        _check_adversarial(x_adv, xb, eps, name)
+        ok[i:i + batch_size] = _predict_correct(model, x_adv, yb, batch_size)
     return ok
 
 
-def _pgd_outcome(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int, step_size: float, starts: int,
+def _pgd_outcome(model: nn.Module, x: Tensor, y: Tensor, eps: float, budget: Budget, starts: int,
                  generator: torch.Generator, batch_size: int) -> Tensor:
     """Boolean [N]: still classified correctly after each of ``starts`` single-start runs of
     :func:`onen.attacks.pgd`, run r only on the images that runs 1..r-1 left standing; in batches of ``batch_size``,
@@ -403,8 +339,7 @@ def _pgd_outcome(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int,
             break
         for i in range(0, alive.numel(), batch_size):
             rows = alive[i:i + batch_size]
-            x_adv = pgd(model, x[rows], y[rows], eps, steps=steps, step_size=step_size, restarts=1,
-                        generator=generator)
+            x_adv = REGISTRY["pgd"](model, x[rows], y[rows], eps, dataclasses.replace(budget, restarts=1), generator)
             _check_adversarial(x_adv, x[rows], eps, "pgd")
             ok[rows] = _predict_correct(model, x_adv, y[rows], batch_size)
     return ok
@@ -466,136 +401,6 @@ def transfer_curve(
             correct[k, keep_np] = ok.cpu().numpy()
     return {"eps": np.asarray(grid, dtype=np.float64), "correct_clean": clean.cpu().numpy(),
             "transfer": correct.mean(axis=1), "correct_transfer": correct}
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# masking flags
-
-
-class MaskingFlags(dict[str, bool]):
-    """``dict[str, bool]`` of the masking checks (see :func:`masking_flags`), with ``reasons[name]``: one sentence
-    saying what was found, or why the check could not be made."""
-
-    reasons: dict[str, str]
-
-    def __init__(self, flags: dict[str, bool], reasons: dict[str, str]) -> None:
-        super().__init__(flags)
-        self.reasons = dict(reasons)
-
-
-def _paired_se(a: np.ndarray, b: np.ndarray) -> float:
-    """Standard error of mean(a) - mean(b) for paired 0/1 outcomes a, b [N]: sd of d_i = a_i - b_i over sqrt(N)."""
-    d = a.astype(np.float64) - b.astype(np.float64)
-    n = d.size
-    return float(math.sqrt(max(np.mean(d * d) - np.mean(d) ** 2, 0.0) / n))
-
-
-def _marginal_se(p: float, q: float, n: int) -> float:
-    """Largest possible standard error of a paired difference of two accuracies p and q on n images when only the
-    marginals are known: the discordant fraction is at most min(p + q, 2 - p - q)."""
-    discordant = min(p + q, 2.0 - p - q)
-    return float(math.sqrt(max(discordant - (p - q) ** 2, 0.0) / n))
-
-
-def masking_flags(curves: dict[str, np.ndarray], n_images: int, *, z: float = 2.0, restart_gap: float = 0.02,
-                  zero_level: float = 0.01) -> MaskingFlags:
-    """AutoAttack-style warnings that a robustness curve is an artefact of gradient masking.
-
-    ``curves`` is the output of :func:`audit_curves`, optionally merged with :func:`transfer_curve`'s (or the arrays
-    of :func:`audit_run`); ``n_images`` the number of images behind them (checked against the per-image arrays).
-
-    Checks, each a bool in the result (True = suspicious), with a sentence in ``result.reasons``:
-
-    - ``"black_box_beats_white_box"``: at some eps, Square or a transfer attack leaves lower accuracy than the
-      strongest white-box attack run (the per-eps minimum over pgd, pgd_restarts, apgd_ce, apgd_t) by more than
-      ``z`` standard errors of the paired difference. A gradient-based attack with gradients that mean something is
-      never beaten by a gradient-free one with a small budget, or by gradients of another network.
-    - ``"restarts_matter"``: the extra PGD starts (``pgd_restarts``) lower PGD's accuracy by more than
-      ``restart_gap`` (2 points) at some eps, counted in images (more than ``restart_gap * n_images`` images broken
-      by the later starts only): a loss surface so rugged that the starting point decides the outcome.
-    - ``"not_zero_at_largest_eps"``: at the largest eps the ensemble ("worst") leaves more than ``zero_level``
-      (1%) plus ``z`` binomial standard errors, sqrt(zero_level (1 - zero_level) / N). An eps that large should break
-      every image; only meaningful when the grid ends at a large radius (0.5 for MNIST).
-    - ``"any"``: any of the three.
-
-    The noise threshold. Both accuracies of a comparison are measured on the same N images, so their difference is
-    a mean of paired differences d_i = a_i - b_i in {-1, 0, 1}; its standard error sd(d) / sqrt(N) is estimated from
-    the per-image outcomes (``correct_*``), which is McNemar's test in its normal form: a few images that only one
-    attack breaks are noise, a consistent majority of discordant images in one direction is not. z = 2 is a
-    two-sided 5% level per comparison; with no per-image arrays the standard error is bounded from the marginals
-    (the discordant fraction is at most min(p + q, 2 - p - q)). A check on attacks that were not run is False, with
-    a reason that says so.
-    """
-    n_images = _positive_int("n_images", n_images)
-    if not (math.isfinite(z) and z >= 0 and math.isfinite(restart_gap) and restart_gap >= 0
-            and 0 <= zero_level < 1):
-        raise ValueError(f"need z >= 0, restart_gap >= 0 and 0 <= zero_level < 1, got {z}, {restart_gap}, "
-                         f"{zero_level}")
-    if "eps" not in curves:
-        raise ValueError("curves must hold the eps grid under 'eps' (the output of audit_curves)")
-    eps = np.asarray(curves["eps"], dtype=np.float64)
-    for key, value in curves.items():
-        if key.startswith("correct_") and key != "correct_clean" and np.asarray(value).shape != (eps.size, n_images):
-            raise ValueError(f"{key} has shape {np.asarray(value).shape}, expected ({eps.size}, {n_images})")
-
-    def acc(name: str) -> np.ndarray:
-        return np.asarray(curves[name], dtype=np.float64)
-
-    flags: dict[str, bool] = {}
-    reasons: dict[str, str] = {}
-
-    # (a) black-box or transfer beats the strongest white-box attack
-    white = [a for a in WHITE_BOX if a in curves]
-    black = [a for a in BLACK_BOX if a in curves]
-    if not white or not black:
-        flags["black_box_beats_white_box"] = False
-        reasons["black_box_beats_white_box"] = "not checked: needs a white-box attack and square or transfer"
-    else:
-        found: list[str] = []
-        for k in range(eps.size):
-            strongest = min(white, key=lambda a: acc(a)[k])
-            for b in black:
-                gap = acc(strongest)[k] - acc(b)[k]
-                if f"correct_{strongest}" in curves and f"correct_{b}" in curves:
-                    se = _paired_se(np.asarray(curves[f"correct_{strongest}"])[k], np.asarray(curves[f"correct_{b}"])[k])
-                else:
-                    se = _marginal_se(acc(strongest)[k], acc(b)[k], n_images)
-                if gap > 0 and gap > z * se:
-                    found.append(f"eps={eps[k]:g}: {b} {acc(b)[k]:.1%} < {strongest} {acc(strongest)[k]:.1%} "
-                                 f"(gap {gap:.1%} > {z:g} SE = {z * se:.1%})")
-        flags["black_box_beats_white_box"] = bool(found)
-        reasons["black_box_beats_white_box"] = ("; ".join(found) if found else
-                                                f"{', '.join(black)} never beat the best of {', '.join(white)} "
-                                                f"beyond {z:g} paired SE")
-
-    # (b) restarts matter, counted in images (accuracies are fractions of n_images: comparing the difference of two
-    # floats with restart_gap would flag 10 images of 500 in one net and not in another, by rounding)
-    if "pgd" in curves and "pgd_restarts" in curves:
-        gained = np.rint((acc("pgd") - acc("pgd_restarts")) * n_images).astype(np.int64)
-        k = int(np.argmax(gained))
-        gaps = gained / n_images
-        flags["restarts_matter"] = bool(gained[k] > restart_gap * n_images + 1e-9)
-        reasons["restarts_matter"] = (f"largest gain of restarts over one PGD start: {gaps[k]:.1%} at eps={eps[k]:g} "
-                                      f"({'>' if flags['restarts_matter'] else '<='} {restart_gap:.0%})")
-    else:
-        flags["restarts_matter"] = False
-        reasons["restarts_matter"] = "not checked: needs pgd and pgd_restarts"
-
-    # (c) the ensemble does not reach ~0 at the largest eps
-    final = "worst" if "worst" in curves else next((a for a in (*WHITE_BOX, *BLACK_BOX) if a in curves), None)
-    if final is None:
-        flags["not_zero_at_largest_eps"] = False
-        reasons["not_zero_at_largest_eps"] = "not checked: no attack curve"
-    else:
-        level = zero_level + z * math.sqrt(zero_level * (1 - zero_level) / n_images)
-        last = float(acc(final)[-1])
-        flags["not_zero_at_largest_eps"] = last > level
-        reasons["not_zero_at_largest_eps"] = (f"{final} accuracy at the largest eps={eps[-1]:g}: {last:.1%} "
-                                              f"({'>' if last > level else '<='} {zero_level:.0%} + {z:g} SE = "
-                                              f"{level:.1%})")
-    flags["any"] = any(flags.values())
-    reasons["any"] = ", ".join(k for k, v in flags.items() if v and k != "any") or "no check raised"
-    return MaskingFlags(flags, reasons)
 
 
 # ----------------------------------------------------------------------------------------------------------------
