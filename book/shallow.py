@@ -39,34 +39,27 @@ device = "auto"
 seeds = None
 results_dir = None  # None: results/<profile>
 
-# %%
-import dataclasses
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from onen.analysis import profiles
-from onen.analysis import report
-from onen.runs import search
+from onen.analysis import profiles, report, search_report, shallow_report
+from onen.analysis.plotting import sensitivity_grid, use_style
 from onen.runs.experiments import run_seeds, stored_seeds
-from onen.analysis.plotting import PALETTE, colours, plot_spectra, sensitivity_grid, use_style
-from onen.runs.search import stored_point
-from onen.spectrum import (REACHED_ALPHA_TOLERANCE, fit_power_law, target_ratio,
-                           white_reference_alpha)
-from onen.analysis.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
-results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
+results_dir, seeds, device, evaluation = (setup.results_dir, setup.seeds, setup.device,
+                                          setup.evaluation)
 variants = profiles.shallow_variants(profile)
+base = variants["Vanilla"]
 use_style()
+
+# %% tags=["remove-cell"]
 glue("shallow-profile", profile, display=False)
 glue("shallow-track-momentum", profiles.TRACKED["track_momentum"], display=False)
-glue("shallow-bn-recalibrated", Markdown(
-    "BatchNorm's running statistics are recomputed in the same way in this profile, whose few hundred steps leave "
-    "them averaging earlier weights." if variants["Vanilla-BN"].recalibrate else
-    "BatchNorm keeps the running statistics it trained with, as in the paper."), display=False)
+words = shallow_report.batchnorm_words(variants["Vanilla-BN"].recalibrate)
+glue("shallow-bn-recalibrated", Markdown(words), display=False)
 
 # %% [markdown]
 # ## Set-up
@@ -84,18 +77,12 @@ glue("shallow-bn-recalibrated", Markdown(
 # {glue:md}`shallow-bn-recalibrated` Batches that do not fill a whole minibatch at the end of an epoch are dropped, so
 # every batch covariance of the hidden layer has full rank (the batch is at least as large as the layer). The settings of this run:
 
-# %% tags=["nbval-check-output"]
-base = variants["Vanilla"]
-print(f"profile {profile}: seeds {seeds}")
-print(f"network 784-{base.widths[0]}-10 {base.activation}; Adam (AMSGrad) lr {base.lr}, batch {base.batch_size}, "
-      f"{base.epochs} epochs on {base.train_subset or 60000} training images")
-print(f"eigenbasis from {base.eigen_subset or base.train_subset or 60000} training images; tau {base.tau}, alpha {base.alpha}")
-print(f"attacks on {evaluation.test_subset or 10000} test images; PGD {evaluation.pgd_steps} steps, "
-      f"step max(0.01, 2.5 eps / steps), {evaluation.pgd_restarts} restart(s)")
-print("eps grid:", evaluation.eps_pgd)
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+shallow_report.settings_table(base, evaluation, seeds, profile)
 
-# %%
-results = {name: run_seeds(config, evaluation, seeds, results_dir, device) for name, config in variants.items()}
+# %% tags=["hide-input"]
+results = {name: run_seeds(config, evaluation, seeds, results_dir, device)
+           for name, config in variants.items()}
 
 # %% [markdown]
 # ## The hidden layer's spectrum
@@ -113,7 +100,8 @@ results = {name: run_seeds(config, evaluation, seeds, results_dir, device) for n
 # same $1/n$ target, in parentheses, for comparison.
 
 # %% tags=["hide-input"]
-fig = report.spectra_figure(results, layers=[0], layer_names=[f"hidden layer ({base.widths[0]} tanh units)"])
+layer_name = f"hidden layer ({base.widths[0]} tanh units)"
+fig = report.spectra_figure(results, layers=[0], layer_names=[layer_name])
 glue("shallow-spectra", fig, display=False)
 plt.close(fig)
 
@@ -125,12 +113,11 @@ plt.close(fig)
 # target (dashed). Fitted exponents over ranks 11-500 in the legend (mean over seeds).
 # ```
 
-# %%
+# %% tags=["remove-cell"]
 white_images = evaluation.spectrum_subset or 10000
-white_alpha = float(np.mean([fit_power_law(r.arrays["spectrum_0"], (11, 500)) for r in results["Whitened"]]))
-glue("shallow-white-alpha", white_alpha, display=False)
-glue("shallow-white-reference", white_reference_alpha(white_images, base.widths[0], (11, 500)), display=False)
-glue("shallow-white-images", white_images, display=False)
+whitened = shallow_report.whitened_values(results["Whitened"], white_images, base.widths[0])
+for key, value in whitened.items():
+    glue(key, value, display=False)
 
 # %% [markdown]
 # How white is the whitened layer? Its exponent over ranks 11-500 is {glue:text}`shallow-white-alpha:.2f` on the
@@ -163,10 +150,10 @@ plt.close(fig)
 # Bands: ± one standard deviation over seeds (absent with one seed).
 # ```
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
 report.summary_table(results, layers=[0])
 
-# %%
+# %% tags=["remove-cell"]
 spec_effect = report.paired_effect(results, "SpecReg β=5", "Vanilla")
 whiten_effect = report.paired_effect(results, "Whitened", "Vanilla")
 glue("shallow-spec-gain", spec_effect.mean, display=False)
@@ -228,21 +215,7 @@ plt.close(fig)
 # {numref}`fig-shallow-training` shows the cross-entropy, the penalty and the fitted exponent over training.
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-for name, runs in results.items():
-    history = runs[0].meta["history"]
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    axes[0].plot(epochs, history["cross_entropy"], label=name)
-    axes[1].plot(epochs, history["penalty"], label=name)
-    axes[2].plot(epochs, [a[0] for a in history["alphas"]], label=name)
-axes[0].set_ylabel("training cross-entropy (nats)")
-axes[1].set_ylabel("spectral penalty (with β)")
-axes[2].set_ylabel("fitted α (ranks 11-500)")
-axes[2].axhline(1.0, color="k", ls="--", lw=1)
-for ax in axes:
-    ax.set_xlabel("epoch")
-axes[0].legend()
-fig.tight_layout()
+fig = shallow_report.training_figure(results)
 glue("shallow-training", fig, display=False)
 plt.close(fig)
 
@@ -272,21 +245,22 @@ plt.close(fig)
 # `python -m onen shallow --profile paper` computes the missing ones and resumes any that was
 # interrupted; on a GPU, `--device cuda --workers 12` trains twelve at once.
 
-# %%
-paper_dir = profiles.committed_results("paper")
-paper_variants, paper_eval, paper_seeds = (profiles.shallow_variants("paper"), profiles.evaluation("paper"),
-                                           profiles.seeds("paper"))
-paper_results, status_rows = stored_seeds(paper_variants, paper_eval, paper_seeds, str(paper_dir))
-paper_done = sum(len(runs) for runs in paper_results.values())
+# %% tags=["hide-input"]
+paper_dir = str(profiles.committed_results("paper"))
+paper_variants, paper_seeds = profiles.shallow_variants("paper"), profiles.seeds("paper")
+paper_evaluation = profiles.evaluation("paper")
+paper_results, status_rows = stored_seeds(paper_variants, paper_evaluation, paper_seeds, paper_dir)
 near_vanilla, near_name = profiles.nearest_pair("paper")
 near = paper_variants[near_name]
-glue("shallow-paper-done", paper_done, display=False)
+
+# %% tags=["remove-cell"]
+glue("shallow-paper-done", sum(len(runs) for runs in paper_results.values()), display=False)
 glue("shallow-paper-total", len(paper_variants) * len(paper_seeds), display=False)
 glue("shallow-paper-near-beta", f"{near.beta:g}", display=False)
 glue("shallow-paper-near-lr", f"{near.lr:.0e}", display=False)
 glue("shallow-paper-near-epochs", near.epochs, display=False)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
 report.status_table(status_rows, paper_seeds, "4.1")
 
 # %% [markdown]
@@ -300,19 +274,7 @@ report.status_table(status_rows, paper_seeds, "4.1")
 # others the table still shows which way the difference goes.
 
 # %% tags=["hide-input"]
-fig, (ax_spec, ax_rob) = plt.subplots(1, 2, figsize=(12, 4.2))
-if paper_results:
-    colour_of = colours(list(paper_results))
-    labels = {name: f"{name} (α={np.mean(report.layer_alphas(runs, 0)):.2f})" for name, runs in paper_results.items()}
-    plot_spectra(ax_spec, {labels[name]: runs[0].arrays["spectrum_0"] for name, runs in paper_results.items()},
-                 colour_of={labels[name]: colour_of[name] for name in paper_results})
-    ax_spec.legend(fontsize=6)
-    report.robustness_figure(paper_results, attacks=("fgsm", "pgd"), ax=ax_rob)
-else:
-    for ax in (ax_spec, ax_rob):
-        ax.text(0.5, 0.5, "no paper-profile network computed yet", ha="center", transform=ax.transAxes)
-ax_spec.set_title("hidden layer (2000 tanh units), test images")
-fig.tight_layout()
+fig = shallow_report.paper_figure(paper_results)
 glue("shallow-paper", fig, display=False)
 plt.close(fig)
 
@@ -325,68 +287,26 @@ plt.close(fig)
 # accuracy under FGSM (dashed) and PGD-40 (solid) on all 10000 test images, mean ± sd over the computed seeds.
 # ```
 
-# %% tags=["nbval-check-output"]
-report.summary_table(report.with_seed_counts(paper_results), layers=[0],
-                     caption="Paper profile, computed networks (mean ± sd over the seeds in brackets)") \
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+caption = "Paper profile, computed networks (mean ± sd over the seeds in brackets)"
+report.summary_table(report.with_seed_counts(paper_results), layers=[0], caption=caption) \
     if paper_results else Markdown("No paper-profile network is computed yet.")
 
-# %%
-paper_claims = report.claims_table(
-    paper_results, profiles.shallow_claims("paper"),
-    caption="The paper's claims at the paper's scale: PGD ε50 of the first network minus the second (pixel units)")
-def basis_sentence(basis: str, label: str) -> Markdown:
-    """What SpecReg with this eigenbasis, at the paper's learning rate and without BatchNorm, did to the hidden
-    layer's exponent and to PGD's eps50 against Vanilla, over every beta computed."""
-    names = [name for name, config in paper_variants.items() if config.regularizer == "spectral"
-             and config.basis == basis and not config.batchnorm and config.lr == paper_variants["Vanilla"].lr
-             and name in paper_claims.effects]  # computed, and paired with Vanilla by seed
-    if not names:
-        return Markdown(f"{label} at the paper's learning rate is not computed yet")
-    scores = [report.target_scores(paper_results[name])[0] for name in names]
-    alphas = [score.fitted_alpha for score in scores]
-    vanilla = report.target_scores(paper_results["Vanilla"], [0])[0]
-    gains = [paper_claims.effects[name].mean for name in names]
-    nearer = [abs(a - vanilla.target_alpha) < abs(vanilla.fitted_alpha - vanilla.target_alpha) for a in alphas]
-    return Markdown(
-        f"with {label} at the paper's learning rate (β = {', '.join(f'{paper_variants[n].beta:g}' for n in names)}) "
-        f"the hidden layer's exponent over the penalized ranks is {min(alphas):.2f}-{max(alphas):.2f}, against "
-        f"{vanilla.fitted_alpha:.2f} for Vanilla: " + ("nearer the target than Vanilla's" if all(nearer) else
-                                                        "further from the target than Vanilla's" if not any(nearer)
-                                                        else "some nearer the target than Vanilla's, some further")
-        + ", and " + ("none" if not any(score.reached for score in scores) else "some")
-        + f" reached it; their PGD ε50 is {min(gains):+.3f} to {max(gains):+.3f} above Vanilla's")
-
-
-glue("shallow-paper-epoch", basis_sentence("epoch", "the paper's once-per-epoch basis"), display=False)
-glue("shallow-paper-tracked", basis_sentence("tracked", "the tracked basis"), display=False)
+# %% tags=["remove-cell"]
+caption = ("The paper's claims at the paper's scale: PGD ε50 of the first network minus the second "
+           "(pixel units)")
+paper_claims = report.claims_table(paper_results, profiles.shallow_claims("paper"), caption=caption)
+for key, basis, label in (("shallow-paper-epoch", "epoch", "the paper's once-per-epoch basis"),
+                          ("shallow-paper-tracked", "tracked", "the tracked basis")):
+    words = shallow_report.basis_words(basis, label, paper_variants, paper_results, paper_claims)
+    glue(key, Markdown(words), display=False)
 glue("shallow-paper-near-verdict", paper_claims.verdicts[near_name], display=False)
-near_runs = paper_results.get(near_name, [])
-if near_runs:
-    near_score = report.target_scores(near_runs)[0]
-    glue("shallow-paper-near-score", Markdown(
-        f"over {len(near_runs)} seed{'s' if len(near_runs) > 1 else ''} its hidden layer fits α = "
-        f"{near_score.fitted_alpha:.2f} over ranks {near_score.ranks[0]}-{near_score.ranks[1]}, median "
-        f"|log λ/γ| = {near_score.median_abs_log_ratio:.2f}, so it "
-        + ("reached" if near_score.reached else "did not reach") + " its target"), display=False)
-else:
-    glue("shallow-paper-near-score", Markdown("it is not computed yet"), display=False)
-if near_runs and near_vanilla in paper_results:
-    score = {(name, attack): float(np.mean([report.robustness_score(r, attack) for r in paper_results[name]]))
-             for name in (near_name, near_vanilla) for attack in ("fgsm", "pgd")}
-    gap = {name: score[name, "fgsm"] - score[name, "pgd"] for name in (near_name, near_vanilla)}
-    glue("shallow-paper-near-attacks", Markdown(
-        f"Its robustness scores are {score[near_name, 'fgsm']:.3f} under FGSM and {score[near_name, 'pgd']:.3f} "
-        f"under PGD, against {score[near_vanilla, 'fgsm']:.3f} and {score[near_vanilla, 'pgd']:.3f} for its Vanilla"
-        + (": FGSM leaves it far more accuracy than PGD does, much more so than its Vanilla. A network that resists "
-           "one gradient step but not forty has a loss surface that misleads a single step, the mark of gradient "
-           "masking rather than of robustness (the attack audit chapter tests for it)"
-           if gap[near_name] > gap[near_vanilla] + 0.05 else
-           ": the gap between the one-step and the 40-step attack is about the same as for Vanilla")),
-         display=False)
-else:
-    glue("shallow-paper-near-attacks", Markdown("Its attack curves are not computed yet"), display=False)
+words = shallow_report.near_score_words(paper_results.get(near_name, []))
+glue("shallow-paper-near-score", Markdown(words), display=False)
+words = shallow_report.near_attack_words(paper_results, near_name, near_vanilla)
+glue("shallow-paper-near-attacks", Markdown(words), display=False)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
 paper_claims.table
 
 # %% [markdown]
@@ -405,37 +325,11 @@ paper_claims.table
 # networks closest to the target would be the most robust.
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(7.5, 4.6))
-if paper_results:
-    markers = "os^Dv<>p"
-    scores = {name: report.target_scores(runs, [0])[0] for name, runs in paper_results.items()}
-    eps50s = {name: np.array([report.eps50(r) for r in runs]) for name, runs in paper_results.items()}
-    for i, name in enumerate(paper_results):
-        hollow = paper_variants[name].lr != paper_variants["Vanilla"].lr
-        colour = PALETTE[i % len(PALETTE)]
-        ax.scatter([score.median_abs_log_ratio for score in scores[name].per_seed], eps50s[name],
-                   marker=markers[i // len(PALETTE) % len(markers)], s=42, facecolors="none" if hollow else colour,
-                   edgecolors=colour, label=name)
-    ax.axvline(np.log(2), color="grey", ls="--", lw=1)
-    ax.text(np.log(2), 1.0, " reached ←", transform=ax.get_xaxis_transform(), va="top", ha="right", fontsize=8)
-    ax.legend(fontsize=7, ncol=2, loc="best")
-    closeness = {name: score.median_abs_log_ratio for name, score in scores.items()}
-    robust = {name: float(np.nanmean(values)) for name, values in eps50s.items()}
-    closest = min(closeness, key=closeness.get)
-    above = sum(robust[name] > robust[closest] for name in robust)
-    glue("shallow-paper-distance-text", Markdown(
-        f"The network closest to the target is {closest} (median |log λ/γ| {closeness[closest]:.2f}); its PGD ε50, "
-        f"{robust[closest]:.3f}, is below that of {above} of the other {len(robust) - 1} variants, over "
-        f"{len(paper_results[closest])} seed{'s' if len(paper_results[closest]) != 1 else ''}"
-        + (" (not enough seeds for a verdict)." if len(paper_results[closest]) < 2 else ".")), display=False)
-else:
-    glue("shallow-paper-distance-text", Markdown("No paper-profile network is computed yet."), display=False)
-    ax.text(0.5, 0.5, "no paper-profile network computed yet", ha="center", transform=ax.transAxes)
-ax.set_xlabel("median |log(λ_k / γ_k)| over ranks 12-2000 (0: exactly on the 1/n target)")
-ax.set_ylabel("PGD ε50 (pixel units)")
-fig.tight_layout()
+fig = shallow_report.distance_figure(paper_results, paper_variants)
 glue("shallow-paper-distance", fig, display=False)
 plt.close(fig)
+words = shallow_report.distance_words(paper_results)
+glue("shallow-paper-distance-text", Markdown(words), display=False)
 
 # %% [markdown]
 # ```{glue:figure} shallow-paper-distance
@@ -464,42 +358,20 @@ plt.close(fig)
 # setting is shown at the epochs it trained there and continued further, so that the two differ only in how long
 # they trained.
 
-# %%
+# %% tags=["hide-input"]
 search_grid, search_images = profiles.search_grid("paper")
-search_configs = {**search_grid, **profiles.search_longer("paper")}
-search_epochs = next(iter(search_grid.values())).epochs
-glue("shallow-paper-search-epochs", search_epochs, display=False)
-search_seed = next(iter(search_grid.values())).seed
-search_found = {(c.lr, c.beta, c.epochs, c.seed): stored_point(c, search_images, str(paper_dir))
-                for c in search_configs.values()}
-scored = {key: search.score({key[:2]: result}, base.tau, base.alpha)[0]
-          for key, result in search_found.items() if result is not None}
-search_rows = []
-for lr, beta, epochs, seed in search_found:  # the grid's order, then the longer runs
-    p = scored.get((lr, beta, epochs, seed))
-    search_rows.append([f"{lr:.0e}", "Vanilla" if beta == 0 else f"{beta:g}", f"{epochs}", f"{seed}",
-                        *(["missing", "", "", ""] if p is None else
-                          [f"{p.score.fitted_alpha:.2f}", f"{p.score.median_abs_log_ratio:.2f}",
-                           "yes" if p.score.reached else "no", f"{100 * p.clean_accuracy:.2f}"])])
-regularized = {key: p for key, p in scored.items() if p.beta > 0}
-if regularized:
-    nearest = search.closest(regularized.values())
-    nearest_key = next(key for key, p in regularized.items() if p is nearest)
-    glue("shallow-paper-nearest", Markdown(
-        f"β = {nearest.beta:g} at learning rate {nearest.lr:.0e} after {nearest_key[2]} epochs"
-        + ("" if nearest_key[3] == search_seed else f" (seed {nearest_key[3]})") + ": fitted exponent "
-        f"{nearest.score.fitted_alpha:.2f}, median log-ratio {nearest.score.median_abs_log_ratio:.2f}, clean accuracy "
-        f"{100 * nearest.clean_accuracy:.2f}%"), display=False)
-else:
-    glue("shallow-paper-nearest", Markdown("not available: no regularized point of the search is computed yet"),
-         display=False)
-glue("shallow-paper-search-done", len(scored), display=False)
-glue("shallow-paper-search-total", len(search_found), display=False)
+search_longer = profiles.search_longer("paper")
+points = search_report.load(search_grid, search_longer, search_images, paper_dir,
+                            base.tau, base.alpha)
 
-# %% tags=["nbval-check-output"]
-Table(["learning rate", "β", "epochs", "seed", "α fitted", "median |log λ/γ|", "reached", "clean acc. (%)"],
-      search_rows, caption="The search at the paper's scale (784-2000-10, tracked basis, one seed per point)",
-      notes=["reached: fitted exponent within 0.1 of 1 and median |log λ/γ| at most log 2"])
+# %% tags=["remove-cell"]
+glue("shallow-paper-search-epochs", points.epochs, display=False)
+glue("shallow-paper-nearest", Markdown(search_report.nearest_words(points)), display=False)
+glue("shallow-paper-search-done", len(points.scored), display=False)
+glue("shallow-paper-search-total", len(points.found), display=False)
+
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+search_report.table(points)
 
 # %% [markdown]
 # {glue:text}`shallow-paper-search-done` of the {glue:text}`shallow-paper-search-total` points of this search are
@@ -508,99 +380,11 @@ Table(["learning rate", "β", "epochs", "seed", "α fitted", "median |log λ/γ|
 # target.
 
 # %% tags=["hide-input"]
-BANDS = {"head": (12, 20), "middle": (50, 200), "tail": (500, 2000)}
-fig, (ax_front, ax_ratio, ax_pen) = plt.subplots(1, 3, figsize=(15, 4.2))
-search_lrs = sorted({key[0] for key in search_found})
-point_colour = colours([f"{lr:.0e}" for lr in search_lrs])
-line_colour = dict(zip([key for key in search_found if key[1] > 0], PALETTE[len(search_lrs):] * 2))
-band_ratios = {}
-for key, p in scored.items():
-    lr, beta, epochs, seed = key
-    label = (f"lr={lr:.0e} " + ("Vanilla" if beta == 0 else f"β={beta:g}") + f", {epochs} ep."
-             + ("" if seed == search_seed else f", seed {seed}"))
-    ax_front.scatter(100 * p.clean_accuracy, p.score.fitted_alpha, color=point_colour[f"{lr:.0e}"],
-                     marker="s" if beta == 0 else "o" if epochs == search_epochs else "D", s=36)
-    ax_front.annotate(("Vanilla" if beta == 0 else f"β={beta:g}") + ("" if epochs == search_epochs else f", {epochs}")
-                      + ("" if seed == search_seed else f" (s{seed})"),
-                      (100 * p.clean_accuracy, p.score.fitted_alpha), textcoords="offset points", xytext=(5, 3),
-                      fontsize=7)
-    if beta == 0:
-        continue
-    ranks, ratio = target_ratio(search_found[key].arrays["spectrum"], base.tau, base.alpha)
-    band_ratios[key] = {band: float(np.median(ratio[(ranks >= a) & (ranks <= b)])) for band, (a, b) in BANDS.items()}
-    band_ratios[key]["under half"] = float(np.mean(ratio < 0.5))
-    line = dict(ls="-" if lr == max(search_lrs) else "--", color=line_colour[key], lw=1.1, label=label)
-    ax_ratio.plot(ranks, ratio, **line)
-    penalty = np.asarray(search_found[key].meta["history"]["penalty"]) / beta
-    ax_pen.plot(np.arange(1, penalty.size + 1), penalty, **line)
-ax_front.axhspan(1 - REACHED_ALPHA_TOLERANCE, 1 + REACHED_ALPHA_TOLERANCE, color="0.85", zorder=0)
-ax_front.axvline(95, color="0.4", ls=":", lw=1)
-ax_front.set_xlabel("clean accuracy (%)")
-ax_front.set_ylabel("α fitted over ranks 12-2000")
-ax_front.set_title(f"frontier (■ Vanilla, ● SpecReg, ◆ longer than {search_epochs} epochs)", fontsize=9)
-for lr_name, colour in point_colour.items():
-    ax_front.scatter([], [], color=colour, label=f"lr={lr_name}")
-ax_front.legend(fontsize=7)
-ax_ratio.axhspan(0.5, 2.0, color="0.9", zorder=0)
-ax_ratio.axhline(1.0, color="k", lw=0.8, ls="--")
-ax_ratio.set_xscale("log")
-ax_ratio.set_yscale("log")
-ax_ratio.set_ylim(0.02, 5)  # the last few ranks (a covariance all but singular there) fall far below
-ax_ratio.set_xlabel("rank k")
-ax_ratio.set_ylabel(r"$\lambda_k / \gamma_k$ (test images)")
-ax_ratio.set_title("where the spectrum misses its target")
-ax_pen.set_xlabel("epoch")
-ax_pen.set_ylabel(r"penalty / $\beta$ (training, per epoch)")
-ax_pen.set_title("is it still falling?")
-for ax in (ax_ratio, ax_pen):
-    if band_ratios:
-        ax.legend(fontsize=7)
-    else:
-        ax.text(0.5, 0.5, "no regularized point computed yet", ha="center", transform=ax.transAxes)
-fig.tight_layout()
+fig = search_report.figure(points)
 glue("shallow-paper-search", fig, display=False)
 plt.close(fig)
-
-if band_ratios:
-    near = band_ratios[nearest_key]
-    history = np.asarray(search_found[nearest_key].meta["history"]["penalty"]) / nearest.beta
-    last = min(5, history.size - 1)
-    drop = 100 * (1 - history[-1] / history[-1 - last])
-    glue("shallow-paper-why", Markdown(
-        f"For that point the spectrum sits at {near['head']:.2f} of its target over ranks 12-20, {near['middle']:.2f} "
-        f"over ranks 50-200 and {near['tail']:.2f} over ranks 500-2000 (medians of λ_k / γ_k): the "
-        "penalty holds the ranks next to its anchor on target, and the rest of the spectrum "
-        + ("stays below it, which steepens the fit" if max(near["middle"], near["tail"]) < 1 else
-           "does not stay below it")
-        + f"; {100 * near['under half']:.0f}% of the penalized ranks sit more than a factor of 2 under their target"
-        + f". Its penalty fell by {drop:.1f}% over its last {last} epochs"
-        + (": it was still moving towards the target when training stopped" if drop > 0.5 else
-           ": it had nearly stopped moving")), display=False)
-else:
-    glue("shallow-paper-why", Markdown("No regularized point is computed yet, so where the spectra miss their target "
-                                       "is not measured"), display=False)
-
-# each network trained on from a shorter point of the search (same rate, beta and seed): what the extra epochs bought
-pair_text = []
-for long_ in search_found:
-    shorter = [key for key in search_found if key[:2] == long_[:2] and key[3] == long_[3] and key[2] < long_[2]]
-    if not shorter:
-        continue
-    short = max(shorter, key=lambda key: key[2])
-    if short in scored and long_ in scored:
-        a, b = scored[short], scored[long_]
-        pair_text.append(
-            f"Trained on from {short[2]} to {long_[2]} epochs, the seed-{long_[3]} network at β = {b.beta:g} and "
-            f"learning rate {b.lr:.0e} moves its fitted exponent from {a.score.fitted_alpha:.3f} to "
-            f"{b.score.fitted_alpha:.3f} and its median log-ratio from {a.score.median_abs_log_ratio:.2f} to "
-            f"{b.score.median_abs_log_ratio:.2f}, at clean accuracy {100 * a.clean_accuracy:.2f}% and "
-            f"{100 * b.clean_accuracy:.2f}%; after {long_[2]} epochs it "
-            + ("reaches its target" if b.score.reached else "still misses its target") + ".")
-    else:
-        missing = " and ".join(f"{key[2]}" for key in (short, long_) if key not in scored)
-        pair_text.append(f"The seed-{long_[3]} network at β = {long_[1]:g} and learning rate {long_[0]:.0e} is "
-                         f"not computed yet at {missing} epochs.")
-glue("shallow-paper-longer", Markdown(" ".join(pair_text)), display=False)
+glue("shallow-paper-why", Markdown(search_report.why_words(points)), display=False)
+glue("shallow-paper-longer", Markdown(search_report.longer_words(points)), display=False)
 
 # %% [markdown]
 # ```{glue:figure} shallow-paper-search
