@@ -89,6 +89,19 @@ class TrainConfig:
     shape_alpha: float = field(default=1.0, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
+        """Validate every field (a clear error, nothing kept), then store lists and tuples in one form."""
+        self._check_architecture()
+        self._check_sizes()
+        self._check_shaping()
+        self._check_training()
+        self._check_spectra()
+        self.widths = list(self.widths)
+        self.fit_ranks = tuple(self.fit_ranks)  # type: ignore[assignment]
+        if not isinstance(self.spectral_layers, str):
+            self.spectral_layers = list(self.spectral_layers)
+
+    def _check_architecture(self) -> None:
+        """The architecture, dataset and CIFAR settings (fills in the widths a CNN fixes)."""
         choices = {"arch": ARCHS, "activation": ACTIVATIONS, "dataset": TRAIN_DATASETS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -116,6 +129,9 @@ class TrainConfig:
                              f"arch {self.arch!r}")
         if self.arch == "cnn":
             self.widths = list(CNN_WIDTHS)
+
+    def _check_sizes(self) -> None:
+        """Integer settings, the seed, the widths and the whitened block."""
         for name in ("epochs", "batch_size", "tau", "seed", "jacobian_projections", "track_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -128,6 +144,9 @@ class TrainConfig:
                                                   and 0 <= self.whiten_after < len(self.widths)):
             raise ValueError(f"whiten_after must be None or a block index in 0..{len(self.widths) - 1}, "
                              f"got {self.whiten_after!r}")
+
+    def _check_shaping(self) -> None:
+        """The shaped block and its exponent."""
         if self.shape_after is not None:
             if self.arch != "mlp":
                 raise ValueError(f"shape_after is a setting of arch 'mlp' only, got arch {self.arch!r}")
@@ -143,6 +162,9 @@ class TrainConfig:
         if (isinstance(self.shape_alpha, bool) or not isinstance(self.shape_alpha, (int, float))
                 or not math.isfinite(self.shape_alpha) or self.shape_alpha < 0):
             raise ValueError(f"shape_alpha must be a finite number >= 0, got {self.shape_alpha!r}")
+
+    def _check_training(self) -> None:
+        """The penalty, the optimiser and their weights."""
         if self.regularizer not in ("none", "spectral", "jacobian"):
             raise ValueError(f"regularizer must be 'none', 'spectral' or 'jacobian', got {self.regularizer!r}")
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
@@ -158,6 +180,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.tau < 0:
             raise ValueError(f"tau must be >= 0, got {self.tau}")
+
+    def _check_spectra(self) -> None:
+        """The exponent fit, the regularized layers, the eigenbasis and its schedule."""
         ranks = tuple(self.fit_ranks)
         if (len(ranks) != 2 or any(isinstance(r, bool) or not isinstance(r, int) for r in ranks)
                 or not 1 <= ranks[0] < ranks[1]):
@@ -182,10 +207,6 @@ class TrainConfig:
             raise ValueError(f"whiten_eps must be >= 0, got {self.whiten_eps}")
         if self.refresh_every is not None and self.refresh_every < 1:
             raise ValueError(f"refresh_every must be None or a positive number of steps, got {self.refresh_every}")
-        self.widths = list(self.widths)
-        self.fit_ranks = tuple(self.fit_ranks)  # type: ignore[assignment]
-        if not isinstance(self.spectral_layers, str):
-            self.spectral_layers = list(self.spectral_layers)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
