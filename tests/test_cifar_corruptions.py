@@ -147,3 +147,18 @@ def test_both_corruption_selections_reject_the_same_fields(field, bad):
             make(**{field: bad})
     assert CorruptionConfig(severities=(1, 5), seed=2).severities == (1, 5)
     assert CifarCorruptionConfig(severities=(1, 5), seed=2).severities == (1, 5)
+
+
+def test_both_corruption_selections_share_one_cache_key_rule():
+    """The batch size changes no result, so neither selection keys it; every other field is keyed, in both. MNIST's
+    key is the one its committed results were stored under (the four fields, in this order)."""
+    from onen.cache import config_hash
+    from onen.robustness.mnist_c_eval import CorruptionConfig
+
+    for make in (CorruptionConfig, CifarCorruptionConfig):
+        assert make(batch_size=7).to_dict() == make(batch_size=1000).to_dict()
+        assert make(seed=1).to_dict() != make(seed=2).to_dict()
+        assert list(make().to_dict()) == ["test_subset", "severities", "corruptions", "seed"]
+    mnist = CorruptionConfig(test_subset=40, corruptions=("fog",))
+    assert config_hash(mnist.to_dict()) == config_hash(
+        {"test_subset": 40, "severities": [3], "corruptions": ["fog"], "seed": 0})

@@ -18,11 +18,10 @@ All functions take and return float images [N, 3, H, W] in [0, 1] on the input's
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -30,7 +29,8 @@ from PIL import Image
 from torch import Tensor
 
 from onen.cache import CachedResult, cached
-from onen.runs.config import TrainConfig, check_corruption_selection
+from onen.runs.config import TrainConfig
+from onen.robustness.selection import CorruptionSelection
 from onen.attacks import eval_mode
 from onen.runs import experiments
 
@@ -115,25 +115,16 @@ def corrupt(images: Tensor, name: str, severity: int = 3, seed: int = 0) -> Tens
 
 
 @dataclass(frozen=True)
-class CifarCorruptionConfig:
-    """Which corrupted test images a network is scored on: the first ``test_subset`` of the test split's fixed
-    permutation (seed 0, None: all 10000), each corruption at each of ``severities``, randomness from ``seed``."""
+class CifarCorruptionConfig(CorruptionSelection):
+    """Which corrupted CIFAR-10 test images a network is scored on
+    (:class:`onen.robustness.selection.CorruptionSelection`): by default 1000 test images, every corruption of
+    :data:`CORRUPTIONS`, at every severity."""
 
-    test_subset: int | None = 1000
     severities: tuple[int, ...] = SEVERITIES
     corruptions: tuple[str, ...] = CORRUPTIONS
-    seed: int = 0
-    batch_size: int = 1000
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "severities", tuple(self.severities))
-        object.__setattr__(self, "corruptions", tuple(self.corruptions))
-        check_corruption_selection(self, CORRUPTIONS, SEVERITIES)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["severities"], d["corruptions"] = list(self.severities), list(self.corruptions)
-        return d
+    CATALOGUE: ClassVar[tuple[str, ...]] = CORRUPTIONS
+    LEVELS: ClassVar[tuple[int, ...]] = SEVERITIES
 
 
 @torch.no_grad()

@@ -11,17 +11,17 @@ corruption drawn with :attr:`CorruptionConfig.seed`), so differences between net
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from onen.attacks import eval_mode
 from onen.cache import CachedResult, cached
-from onen.runs.config import TrainConfig, check_corruption_selection
+from onen.runs.config import TrainConfig
+from onen.robustness.selection import CorruptionSelection
 from onen.robustness.mnist_c import CORRUPTIONS, SEVERITIES, corrupt
 from onen.data import Split, load
 from onen.runs import experiments
@@ -30,29 +30,16 @@ from onen.runs.training import evaluate_accuracy, resolve_device
 
 
 @dataclass(frozen=True)
-class CorruptionConfig:
-    """Which corrupted test images a network is scored on.
+class CorruptionConfig(CorruptionSelection):
+    """Which MNIST-C-corrupted test images a network is scored on (:class:`onen.robustness.selection.CorruptionSelection`):
+    by default 1000 test images, every corruption of :data:`onen.robustness.mnist_c.CORRUPTIONS`, at severity 3
+    (MNIST-C's own setting)."""
 
-    test_subset: test images (None: all 10000); severities: 1..5 (3 is MNIST-C's own setting); corruptions: names of
-    :data:`onen.robustness.mnist_c.CORRUPTIONS`; seed: the corruptions' random draws; batch_size: images per forward pass.
-    """
-
-    test_subset: int | None = 1000
     severities: tuple[int, ...] = (3,)
     corruptions: tuple[str, ...] = CORRUPTIONS
-    seed: int = 0
-    batch_size: int = 1000
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "severities", tuple(self.severities))
-        object.__setattr__(self, "corruptions", tuple(self.corruptions))
-        check_corruption_selection(self, CORRUPTIONS, SEVERITIES)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["severities"], d["corruptions"] = list(self.severities), list(self.corruptions)
-        del d["batch_size"]  # changes no result
-        return d
+    CATALOGUE: ClassVar[tuple[str, ...]] = CORRUPTIONS
+    LEVELS: ClassVar[tuple[int, ...]] = SEVERITIES
 
 
 _CORRUPTED: dict[tuple[Any, ...], torch.Tensor] = {}

@@ -297,26 +297,3 @@ class EvalConfig:
             if f.metadata.get("omit_at_default") and d[f.name] == f.default:
                 del d[f.name]
         return d
-
-
-def check_corruption_selection(selection: Any, corruptions: tuple[str, ...], severities: tuple[int, ...]) -> None:
-    """Validate the fields every corrupted-test-set selection shares (``test_subset``, ``severities``,
-    ``corruptions``, ``seed``, ``batch_size``; :class:`onen.robustness.mnist_c_eval.CorruptionConfig` on MNIST and
-    :class:`onen.robustness.cifar_c.CifarCorruptionConfig` on CIFAR-10) against the names and severities its
-    corruption module defines. Raises ValueError naming the first bad field."""
-    value = selection.test_subset
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"test_subset must be None or a positive integer, got {value!r}")
-    chosen = selection.severities
-    if not chosen or any(isinstance(s, bool) or s not in severities for s in chosen):
-        raise ValueError(f"severities must be a non-empty list drawn from {severities}, got {chosen!r}")
-    if list(chosen) != sorted(set(chosen)):
-        raise ValueError(f"severities must be ascending without repeats, got {chosen!r}")
-    names = selection.corruptions
-    if not names or any(c not in corruptions for c in names) or len(set(names)) != len(names):
-        raise ValueError(f"corruptions must be distinct names from {corruptions}, got {names!r}")
-    for name, smallest in (("seed", 0), ("batch_size", 1)):
-        value = getattr(selection, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
-            raise ValueError(f"{name} must be a {'non-negative' if smallest == 0 else 'positive'} integer, "
-                             f"got {value!r}")
