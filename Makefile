@@ -15,7 +15,7 @@ endif
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -e '.[test,book,audit]'
+	$(PY) -m pip install -e '.[test,book,audit,cluster]'
 	touch $(STAMP)
 
 install: $(STAMP)

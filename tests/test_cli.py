@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from onen.commands.cli import Job, main, run_jobs
+from onen.commands.cli import main
+from onen.commands.launch import Job, run_jobs
 from onen.runs.config import EvalConfig, TrainConfig
 from onen.cache import lookup
 from onen.runs.experiments import CACHE_ONLY_ENV, CHECKPOINTS_ENV, _run_key
@@ -75,7 +76,7 @@ def test_workers_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_jobs_are_ordered_by_their_number_of_steps() -> None:
-    from onen.commands.cli import start_order
+    from onen.commands.launch import start_order
 
     short, long_, medium, also_medium = (Job("shallow", name, 0, TrainConfig(epochs=e, batch_size=3500), TINY_EVAL)
                                          for name, e in (("s", 2), ("l", 50), ("m", 10), ("m2", 10)))
@@ -88,7 +89,7 @@ def test_control_jobs_audit_what_they_train_with_vanilla_of_the_same_seed_as_tra
     control audit and Vanilla of their own seed as the transfer source; the frontier's networks carry none; the quick
     profile audits nothing."""
     from onen.analysis import profiles
-    from onen.commands.cli import chapter_jobs
+    from onen.commands.launch import chapter_jobs
 
     jobs = chapter_jobs(["control"], "paper", [1])
     audited = {job.name for job in jobs if job.audit is not None}
