@@ -195,13 +195,30 @@ def cached(name: str, config: Mapping[str, Any], compute: Compute, results_dir: 
         raise TypeError(f"cannot cache object arrays {objects} of {name}; convert them to numeric arrays")
     meta = json.loads(_canonical(meta))  # fail now, not at load time, if meta is not JSON-able; normalise tuples
 
+    provenance = _provenance(config, key, seed, device, wall_time)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(npz_path, lambda f: np.savez_compressed(f, **arrays), "wb")
+    record = {"config": provenance["config"], "meta": meta, "provenance": provenance,
+              "npz_sha256": sha256_file(npz_path)}
+    record["record_sha256"] = record_digest(record)
+    _atomic_write(json_path, lambda f: f.write(json.dumps(record, indent=1, sort_keys=True)), "w")
+
+    # Hand back what a later load would return, so a first run and a rerun see the same values and dtypes.
+    with np.load(npz_path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    return CachedResult(arrays=arrays, meta=meta, provenance=provenance)
+
+
+def _provenance(config: Mapping[str, Any], key: str, seed: int | None, device: str, wall_time: float) -> dict[str, Any]:
+    """Where and how a result was computed: its config and hash, seed, device, library versions, CPU threads, git
+    commit, code version, wall time and date."""
     try:  # lazily: the cache itself does not need torch
         import torch
         torch_version, torch_threads = torch.__version__, torch.get_num_threads()
     except ImportError:
         torch_version, torch_threads = "absent", None
-
-    provenance = {
+    return {
         "config": json.loads(_canonical(dict(config))),
         "config_hash": key,
         "seed": seed,
@@ -215,18 +232,6 @@ def cached(name: str, config: Mapping[str, Any], compute: Compute, results_dir: 
         "wall_time_s": wall_time,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-
-    folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(npz_path, lambda f: np.savez_compressed(f, **arrays), "wb")
-    record = {"config": provenance["config"], "meta": meta, "provenance": provenance,
-              "npz_sha256": sha256_file(npz_path)}
-    record["record_sha256"] = record_digest(record)
-    _atomic_write(json_path, lambda f: f.write(json.dumps(record, indent=1, sort_keys=True)), "w")
-
-    # Hand back what a later load would return, so a first run and a rerun see the same values and dtypes.
-    with np.load(npz_path, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    return CachedResult(arrays=arrays, meta=meta, provenance=provenance)
 
 
 def seal(folder: str | os.PathLike) -> list[Path]:
