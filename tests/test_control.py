@@ -72,6 +72,25 @@ def test_frontier_and_the_effect_above_it_by_hand() -> None:
     assert outside.verdict(+1) == "outside the frontier"
 
 
+def test_each_term_is_measured_against_its_own_frontier() -> None:
+    """An interaction of two architectures: each network against its own Vanilla's frontier, by hand; one frontier
+    for both gives what above_frontier gives."""
+    n = 100
+    frontier_a = control.Frontier({1: [run(0, outcomes(n, [60, 30, 0, 0]), epochs=1)],
+                                   50: [run(0, outcomes(n, [100, 75, 25, 0]))]})  # 0.1 at 0.6, 0.15 at 1.0
+    frontier_b = control.Frontier({1: [run(0, outcomes(n, [50, 50, 0, 0]), epochs=1)],
+                                   50: [run(0, outcomes(n, [90, 90, 90, 0]))]})  # 0.15 at 0.5, 0.25 at 0.9
+    a = run(0, outcomes(n, [80, 60, 20, 0]))  # eps50 0.15 at clean 0.8: frontier_a there 0.125
+    b = run(0, outcomes(n, [70, 70, 0, 0]))   # halves between 0.1 and 0.2 (70 -> 0) at clean 0.7
+    b_eps50 = 0.1 + (0.70 - 0.35) / 0.70 * 0.1
+    frontier_b_at = 0.15 + (0.7 - 0.5) / (0.9 - 0.5) * (0.25 - 0.15)
+    effect = control.above_frontiers([(+1.0, [a], frontier_a), (-1.0, [b], frontier_b)], n_boot=20)
+    assert effect.per_seed[0] == pytest.approx((0.15 - 0.125) - (b_eps50 - frontier_b_at))
+    same = control.above_frontiers([(+1.0, [a], frontier_a), (-1.0, [b], frontier_a)], n_boot=20)
+    assert same.per_seed[0] == pytest.approx(control.above_frontier([(+1.0, [a]), (-1.0, [b])], frontier_a,
+                                                                    n_boot=20).per_seed[0])
+
+
 def test_raw_effect_is_the_eps50_difference_with_an_interval_over_seeds() -> None:
     n = 100
     better = [run(s, outcomes(n, [100, 80 - s, 40, 0])) for s in range(3)]

@@ -189,17 +189,23 @@ def _same_images(runs: Sequence[CachedResult]) -> int:
 
 def above_frontier(terms: Sequence[tuple[float, Sequence[CachedResult]]], frontier: Frontier,
                    n_boot: int = 200, seed: int = 0) -> Effect:
+    """:func:`above_frontiers` with one frontier for every term (networks of one architecture)."""
+    return above_frontiers([(sign, runs, frontier) for sign, runs in terms], n_boot=n_boot, seed=seed)
+
+
+def above_frontiers(terms: Sequence[tuple[float, Sequence[CachedResult], Frontier]],
+                    n_boot: int = 200, seed: int = 0) -> Effect:
     """sum(sign * (eps50 - frontier(clean accuracy))) of networks paired by position (the caller pairs the seeds,
-    :func:`onen.analysis.report.common_seeds`): how much more robust than Vanilla at the same clean accuracy, each seed's
-    network against the frontier of the same seed where it exists (so a Vanilla on it has exactly 0), and NaN for a
-    seed whose accuracy lies outside the frontier's range. The interval adds
-    the spread over seeds and a paired bootstrap over the attacked images (every network and the frontier's points
-    resampled alike)."""
-    n = min(len(runs) for _, runs in terms)
+    :func:`onen.analysis.report.common_seeds`), each term against its own architecture's frontier: how much more
+    robust than Vanilla at the same clean accuracy, each seed's network against the frontier of the same seed where
+    it exists (so a Vanilla on it has exactly 0), and NaN for a seed whose accuracy lies outside the frontier's
+    range. The interval adds the spread over seeds and a paired bootstrap over the attacked images (every network
+    and every frontier's points resampled alike)."""
+    n = min(len(runs) for _, runs, _ in terms)
 
     def contrast(images: np.ndarray | None) -> np.ndarray:
         total = np.zeros(n)
-        for sign, runs in terms:
+        for sign, runs, frontier in terms:
             for s, r in enumerate(runs[:n]):
                 acc_f, e50_f = frontier.curve(images, seed_of(r))  # the frontier of the same seed where it exists
                 acc, e50 = _clean_and_eps50(r.arrays["correct_pgd"], r.arrays["eps_pgd"], images)
@@ -207,8 +213,9 @@ def above_frontier(terms: Sequence[tuple[float, Sequence[CachedResult]]], fronti
                 total[s] += sign * (e50 - float(np.interp(acc, acc_f, e50_f)) if inside else math.nan)
         return total
 
-    n_images = _same_images([r for _, runs in terms for r in runs[:n]]
-                            + [r for runs in frontier.points.values() for r in runs])
+    frontiers = list({id(f): f for _, _, f in terms}.values())
+    n_images = _same_images([r for _, runs, _ in terms for r in runs[:n]]
+                            + [r for f in frontiers for runs in f.points.values() for r in runs])
     per_seed = contrast(None)
     finite = per_seed[np.isfinite(per_seed)]
     if finite.size == 0:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
 
-from onen.analysis import profiles
-from onen.analysis import report
+from onen.analysis import control, profiles, report
 from onen.cache import CachedResult
 from onen.runs.experiments import run_seeds, stored_seeds
 from onen.analysis.profiles import ChapterSetup
@@ -79,6 +79,24 @@ def load(configs: Mapping[str, Mapping[str, TrainConfig]],
 
 def _layers(results: report.Results) -> list[int]:
     return list(range(report.n_blocks(next(iter(results.values()))[0])))
+
+
+def frontier_figure(results: ArchResults, frontiers: Mapping[str, control.Frontier]) -> Figure:
+    """Per architecture, PGD eps50 against clean accuracy: Vanilla's frontier (Vanilla stopped early and trained to
+    the end, mean over seeds) as a line, and every variant's mean over seeds as a labelled point."""
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.4), squeeze=False)
+    for ax, arch in zip(axes[0], results):
+        acc, e50 = frontiers[arch].curve()
+        ax.plot(acc, e50, "k--", marker="o", lw=1, label="Vanilla's frontier")
+        for name, runs in results[arch].items():
+            x = float(np.mean([r.arrays["correct_pgd"][0].mean() for r in runs]))
+            y = float(np.nanmean([report.eps50(r) for r in runs]))
+            ax.scatter([x], [y], s=28)
+            ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set(title=ARCHS[arch], xlabel="clean accuracy (attacked images)", ylabel=r"PGD $\epsilon_{50}$")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def robustness_panels(results: ArchResults, attacks: Sequence[str] = ("fgsm", "pgd"),

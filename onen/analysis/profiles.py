@@ -63,6 +63,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         # accuracy-robustness frontier (with the profile's full-length Vanilla as its last point)
         # three shaped exponents and no audit at this scale: the chapter audits the paper-profile networks
         "control": dict(alphas=[0.5, 1.0, 2.0], frontier_epochs=[1, 2], audit=None),
+        # the deep nets' frontier: the MLP and the CNN stopped after these epochs (their full length is 3)
+        "deep_frontier_epochs": [1, 2],
         # the estimator's calibration on the quick net's 1000-wide layer at its sizes (500 and 3000 images)
         "calibration": dict(dim=1000, sample_sizes=(3000, 20000), draws=2, coverage_alphas=(1.0,), coverage_draws=4,
                             boots=10),
@@ -90,6 +92,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         # test images (about ±3 points at 50%) over a grid that reaches zero for every section-4.1 network
         "control": dict(alphas=[0.5, 1.0, 1.5, 2.0, 3.0], frontier_epochs=[1, 4, 16],
                         audit=dict(n_images=1000, eps=(0.0, 0.05, 0.1, 0.15, 0.2, 0.3))),
+        # the deep nets' frontier: the MLP and the CNN stopped after these epochs (their full length is 100)
+        "deep_frontier_epochs": [4, 16, 50],
         # the estimator's calibration on a 2000-wide layer at the test set's and the training set's sizes
         "calibration": dict(dim=2000, sample_sizes=(10000, 60000), draws=4, coverage_alphas=(0.5, 1.0, 2.0),
                             coverage_draws=5, boots=12),
@@ -334,6 +338,14 @@ def frontier_name(epochs: int) -> str:
     return f"Vanilla, {epochs} epoch{'s' if epochs != 1 else ''}"
 
 
+def frontier_variants(arch: str, profile: str) -> dict[str, TrainConfig]:
+    """Vanilla of ``arch`` ("shallow", "mlp" or "cnn") stopped after each of the profile's frontier epochs, by
+    :func:`frontier_name`: its accuracy-robustness frontier, whose last point is the full-length Vanilla."""
+    if arch == "shallow":
+        return {frontier_name(e): shallow(profile, epochs=int(e)) for e in _check(profile)["control"]["frontier_epochs"]}
+    return {frontier_name(e): deep(arch, profile, epochs=int(e)) for e in _check(profile)["deep_frontier_epochs"]}
+
+
 def control_variants(profile: str) -> dict[str, TrainConfig]:
     """The control chapter's networks at section 4.1's settings: a :class:`~onen.shaping.SpectrumShaping` layer after
     the hidden tanh at each of the profile's exponents (tau 10, as the penalty's), then Vanilla stopped early at each
@@ -346,8 +358,7 @@ def control_variants(profile: str) -> dict[str, TrainConfig]:
     eigen = min(10000, base.get("eigen_subset") or base.get("train_subset") or 60000)
     shaped = {shaped_name(a): shallow(profile, shape_after=0, shape_alpha=float(a), eigen_subset=eigen)
               for a in settings["alphas"]}
-    frontier = {frontier_name(e): shallow(profile, epochs=int(e)) for e in settings["frontier_epochs"]}
-    return {**shaped, **frontier}
+    return {**shaped, **frontier_variants("shallow", profile)}
 
 
 def calibration_config(profile: str) -> "CalibrationConfig":
@@ -402,8 +413,9 @@ def chapter_variants(chapter: str, profile: str) -> dict[str, tuple[TrainConfig,
                 for name, cfg in {**control_variants(profile), **control_audited(profile)}.items()}
     if chapter == "deep_last_layer":
         makers = last_layer_variants
-    elif chapter == "deep_all_layers":
-        makers = all_layer_variants
+    elif chapter == "deep_all_layers":  # with the deep nets' frontier, which the claims are judged against
+        def makers(arch: str, profile: str) -> dict[str, TrainConfig]:
+            return {**all_layer_variants(arch, profile), **frontier_variants(arch, profile)}
     else:
         raise ValueError(f"chapter must be one of {CHAPTER_VARIANTS}, got {chapter!r}")
     return {f"{arch.upper()} {name}": (cfg, ev) for arch in ("mlp", "cnn") for name, cfg in makers(arch, profile).items()}
@@ -413,8 +425,9 @@ def book_networks(profile: str) -> dict[str, TrainConfig]:
     """Every network of sections 4.1-4.3, named "shallow <variant>", "MLP <variant>" or "CNN <variant>" (a network
     that two chapters share appears once)."""
     networks = {f"shallow {name}": config for name, config in shallow_variants(profile).items()}
-    for chapter in ("deep_last_layer", "deep_all_layers"):
-        networks.update({name: config for name, (config, _) in chapter_variants(chapter, profile).items()})
+    for maker in (last_layer_variants, all_layer_variants):  # not the frontier's Vanilla stopped early
+        networks.update({f"{arch.upper()} {name}": config for arch in ("mlp", "cnn")
+                         for name, config in maker(arch, profile).items()})
     return networks
 
 
