@@ -267,3 +267,4 @@ def test_without_a_progress_bar_every_finished_epoch_is_logged_with_an_eta(
     with caplog.at_level(logging.INFO, logger="onen.runs.training"):
         train(cfg, mnist_train, progress=True)
     assert not caplog.records
+

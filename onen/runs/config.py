@@ -18,11 +18,16 @@ CIFAR_DATASET = "cifar10"
 TRAIN_DATASETS = (*DATASETS, CIFAR_DATASET)
 
 
+REGULARIZERS: tuple[str, ...] = ("none", "spectral", "jacobian", "adversarial")
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a trained network.
 
-    regularizer: "none" | "spectral" | "jacobian".
+    regularizer: "none" | "spectral" | "jacobian" | "adversarial" (PGD adversarial training, Madry et al. 2018: each
+        step trains on PGD examples of its batch, ``adversarial_steps`` steps of 2.5 ``adversarial_eps`` / steps
+        from a random start in the ``adversarial_eps`` L-infinity ball; both fields are keyed only for such runs).
     spectral_layers: "last" | "all" | list of block indices (spectral only).
     train_subset: number of training images used (None: all 60000).
     eigen_subset: training images used to refresh the eigenbasis and to track spectra (None: all of train_subset).
@@ -87,6 +92,8 @@ class TrainConfig:
     cifar_source: str = field(default="jpeg", metadata={"omit_at_default": True})
     shape_after: int | None = field(default=None, metadata={"omit_at_default": True})
     shape_alpha: float = field(default=1.0, metadata={"omit_at_default": True})
+    adversarial_eps: float = field(default=0.1, metadata={"omit_at_default": True})
+    adversarial_steps: int = field(default=10, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
         """Validate every field (a clear error, nothing kept), then store lists and tuples in one form."""
@@ -165,8 +172,15 @@ class TrainConfig:
 
     def _check_training(self) -> None:
         """The penalty, the optimiser and their weights."""
-        if self.regularizer not in ("none", "spectral", "jacobian"):
-            raise ValueError(f"regularizer must be 'none', 'spectral' or 'jacobian', got {self.regularizer!r}")
+        if self.regularizer not in REGULARIZERS:
+            raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {self.regularizer!r}")
+        eps, steps = self.adversarial_eps, self.adversarial_steps
+        if (isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or not 0 < eps <= 1
+                or isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"need 0 < adversarial_eps <= 1 and an integer adversarial_steps >= 1, got {eps!r} and "
+                             f"{steps!r}")
+        if self.regularizer != "adversarial" and (eps, steps) != (0.1, 10):
+            raise ValueError("adversarial_eps and adversarial_steps are settings of regularizer 'adversarial' only")
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("need epochs >= 0, batch_size >= 1 and lr > 0")
         for name in ("lr", "beta", "alpha", "jacobian_weight", "track_momentum", "whiten_eps"):
@@ -222,6 +236,8 @@ class TrainConfig:
             d.pop("shape_alpha", None)
         if self.arch in ("cnn", "cifar_cnn"):  # fixed by the architecture (and channels)
             del d["widths"]
+        if self.regularizer == "adversarial":  # an adversarially trained network keys its attack even at the default
+            d["adversarial_eps"], d["adversarial_steps"] = float(self.adversarial_eps), self.adversarial_steps
         return d
 
     @classmethod

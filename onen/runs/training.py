@@ -31,7 +31,7 @@ from onen.models import Classifier
 from onen.whiten import Whiten
 from onen.regularizers import SpectralRegularizer, select_layers
 from onen.spectrum import layer_spectra, summarise
-from onen.attacks import accuracy
+from onen.attacks import accuracy, pgd
 from onen.jacobian import jacobian_norm_sq
 
 log = logging.getLogger(__name__)
@@ -88,19 +88,19 @@ def evaluate_accuracy(model: nn.Module, split: Split, batch_size: int = 2000) ->
 
 @dataclass
 class _Penalty:
-    """What a penalty needs besides the batch: the config, the spectral regularizer (or None) and the Jacobian
-    penalty's random-projection generator."""
+    """What a penalty needs besides the batch: the config, the spectral regularizer (or None) and the penalty's
+    random stream (the Jacobian's projections, adversarial training's PGD starts), saved with checkpoints."""
 
     config: TrainConfig
     regularizer: SpectralRegularizer | None
     projections: torch.Generator
 
 
-def _no_penalty(model: nn.Module, x: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
+def _no_penalty(model: nn.Module, x: Tensor, y: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
     return model(x), torch.zeros((), device=x.device)
 
 
-def _spectral_penalty(model: nn.Module, x: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
+def _spectral_penalty(model: nn.Module, x: Tensor, y: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
     """Eq. 2 on the features of the regularized layers, captured in the same forward pass as the logits."""
     assert p.regularizer is not None
     with capture(p.regularizer.layers) as features:
@@ -108,16 +108,25 @@ def _spectral_penalty(model: nn.Module, x: Tensor, p: _Penalty) -> tuple[Tensor,
     return logits, p.regularizer.penalty(features)
 
 
-def _jacobian_penalty(model: nn.Module, x: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
+def _jacobian_penalty(model: nn.Module, x: Tensor, y: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
     """Half the weight times the squared Frobenius norm of the input-output Jacobian (random projections)."""
     logits = model(x)
     return logits, 0.5 * p.config.jacobian_weight * jacobian_norm_sq(model, x, p.config.jacobian_projections,
                                                                      generator=p.projections)
 
 
+def _adversarial_training(model: nn.Module, x: Tensor, y: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
+    """PGD adversarial training (Madry et al. 2018): the logits of PGD examples of the batch (crafted in eval mode,
+    from a random start, ``adversarial_steps`` steps of 2.5 eps / steps), no penalty term."""
+    eps, steps = p.config.adversarial_eps, p.config.adversarial_steps
+    x_adv = pgd(model, x, y, eps, steps=steps, step_size=2.5 * eps / steps, generator=p.projections)
+    return model(x_adv), torch.zeros((), device=x.device)
+
+
 # ``TrainConfig.regularizer`` -> (logits, penalty) of a batch
-PENALTIES: dict[str, Callable[[nn.Module, Tensor, _Penalty], tuple[Tensor, Tensor]]] = {
-    "none": _no_penalty, "spectral": _spectral_penalty, "jacobian": _jacobian_penalty}
+PENALTIES: dict[str, Callable[[nn.Module, Tensor, Tensor, _Penalty], tuple[Tensor, Tensor]]] = {
+    "none": _no_penalty, "spectral": _spectral_penalty, "jacobian": _jacobian_penalty,
+    "adversarial": _adversarial_training}
 
 
 @dataclass
@@ -225,7 +234,7 @@ def _epoch(state: _State, data: Split, penalty: _Penalty, eigen_inputs: Tensor, 
     for step, (x, y) in enumerate(data.batches(config.batch_size, generator=state.shuffle, drop_last=True)):
         if regularizer is not None and config.refresh_every and step > 0 and step % config.refresh_every == 0:
             regularizer.refresh(eigen_inputs)
-        logits, pen = PENALTIES[config.regularizer](model, x, penalty)
+        logits, pen = PENALTIES[config.regularizer](model, x, y, penalty)
         ce = F.cross_entropy(logits, y)
         loss = ce + pen
         if not torch.isfinite(loss):  # say where it diverged, not an eigensolver failure an epoch later
@@ -310,8 +319,8 @@ def _describe(config: TrainConfig) -> str:
     name = f"{config.arch}"
     if config.regularizer == "spectral":
         name += f" spectral(beta={config.beta:g}{', tracked' if config.basis == 'tracked' else ''})"
-    elif config.regularizer == "jacobian":
-        name += " jacobian"
+    elif config.regularizer in ("jacobian", "adversarial"):
+        name += f" {config.regularizer}"
     return name
 
 
