@@ -21,9 +21,9 @@
 # 2. What do its three knobs, the weight $\beta$, the exponent $\alpha$ and the anchor $\tau$, do to a trained
 #    network's spectrum, accuracy and robustness?
 #
-# The penalty reads the spectrum through an eigenbasis that is computed once per epoch. How stale that basis gets,
-# what a basis that follows the network changes, where the spectrum actually reaches $1/n$ and why the paper needed a
-# batch at least as wide as the layer are the subject of the next chapter, starting at {ref}`sec-regularizer-drift`.
+# The penalty reads the spectrum through an eigenbasis that is computed once per epoch. Why the paper needed a batch
+# at least as wide as the layer and how stale that basis gets are the subject of {doc}`eigenbasis`; what a basis
+# that follows the network changes, and where the spectrum actually reaches $1/n$, that of {doc}`tracked`.
 
 # %% tags=["parameters"]
 profile = "quick"
@@ -31,32 +31,19 @@ device = "auto"
 seeds = None
 results_dir = None  # None: results/<profile>
 
-# %%
-import dataclasses
-import time
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
 from onen.analysis import profiles
-from onen.attacks import robustness_curve
-from onen.cache import cached
-from onen.drift import DriftRecorder
-from onen.runs.experiments import dataset
+from onen.analysis import regularizer_report as report
 from onen.analysis.plotting import PALETTE, colours, plot_spectra, use_style
-from onen.spectrum import fit_power_law, layer_spectra
-from onen.runs.training import TrainConfig, eigen_inputs, evaluate_accuracy, train
+from onen.runs import regularizer_runs as runs
 
-# The small net of this chapter: 784-[width]-10 tanh, Adam (AMSGrad) as in the paper, batch >= width.
 settings = profiles.regularizer_settings(profile)
 setup = profiles.chapter_setup(profile, results_dir, seeds, device, default_seeds=settings["seeds"])
-results_dir, seeds, device, dev = setup.results_dir, setup.seeds, setup.device, setup.torch_device
-EPS = [0.05, 0.1]  # L-infinity radii in pixel units (pixels in [0, 1])
-FIT_RANKS = (11, 500)  # 1-based rank window of the fitted exponent, as in Stringer et al. (2019)
-DRIFT_KS = (10, 50)
-REFERENCE_BETA = 10.0  # the alpha sweep regularizes with this weight
 use_style()
 
 # %% [markdown]
@@ -123,6 +110,7 @@ ax_target.set_ylabel(r"target $\gamma_k / e_\tau$")
 ax_target.legend()
 fig.tight_layout()
 glue("regularizer-shape", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} regularizer-shape
@@ -134,7 +122,7 @@ glue("regularizer-shape", fig, display=False)
 # ```
 
 # %% [markdown]
-# ## What $\beta$, $\alpha$ and $\tau$ do
+# ## What $\beta$, $\alpha$ and $\tau$ do: the setup
 #
 # $\tau$ decides how many leading eigenvalues are left free and where the power law is pinned; $\alpha$ sets how
 # fast the target decays, and so how much variance the tail may carry; $\beta$ trades the penalty against the
@@ -149,106 +137,56 @@ glue("regularizer-shape", fig, display=False)
 # correction {cite}`kingma2015,reddi2018`; pixels are in $[0, 1]$ without normalisation, and $\epsilon$ is an
 # $L_\infty$ radius in pixel units. For each network we record the hidden layer's spectrum over test images, the
 # exponent fitted to it, clean accuracy on all 10000 test images, and accuracy under FGSM {cite}`goodfellow2015` and
-# PGD {cite}`madry2018` at two radii. The settings of this run:
+# PGD {cite}`madry2018` at two radii. The $\beta = 10$, $\alpha = 1$ network is also a run of the next chapter,
+# which records the drift of its eigenbasis while it trains: both chapters read that one cached run. The settings
+# of the {glue:text}`reg-profile` profile:
 
-# %%
-base = TrainConfig(arch="mlp", activation="tanh", regularizer="spectral", tau=10, alpha=1.0, fit_ranks=FIT_RANKS,
-                   **settings["train"])
-variants = {"Vanilla": dataclasses.replace(base, regularizer="none", beta=0.0)}
-variants.update({f"β={b:g}": dataclasses.replace(base, beta=float(b)) for b in (0.5, 2, 10, 50)})
-variants.update({f"β=10, α={a:g}": dataclasses.replace(base, beta=REFERENCE_BETA, alpha=float(a)) for a in (1.5, 2)})
-# beta = 10 is also the learning-rate 1e-3 run of the next chapter's stale-basis study: it records the drift of the
-# eigenbasis while it trains, so that both chapters read one cached training run
-DRIFT_RUN = "β=10"
-evaluation = {"attack_images": settings["attack_images"], "eps": EPS, "pgd_steps": settings["pgd_steps"],
-              "spectrum_images": settings["spectrum_images"]}
+# %% tags=["hide-input"]
+base = runs.base_config(settings)
+variants = runs.sweep_variants(settings)
 
-# %% tags=["nbval-check-output"]
-print(f"profile {profile}: seeds {seeds}, device type {'cuda' if dev.type == 'cuda' else 'cpu'}")
-print(f"network 784-{base.widths[0]}-10 {base.activation}; Adam (AMSGrad), batch {base.batch_size}, "
-      f"{base.epochs} epochs on {base.train_subset or 60000} training images")
-print(f"eigenbasis from {base.eigen_subset or base.train_subset or 60000} training images, once per epoch; "
-      f"tau {base.tau}")
-print(f"attacks on {settings['attack_images'] or 10000} test images: FGSM and PGD ({settings['pgd_steps']} steps, "
-      f"step max(0.01, 2.5 eps / steps), 1 random start) at eps {EPS}")
-print(f"spectra over {settings['spectrum_images'] or 10000} test images; exponent fitted over ranks {FIT_RANKS}")
-name_width = max(map(len, variants))
-for name, config in variants.items():
-    print(f"  {name:<{name_width}} regularizer {config.regularizer:<8} beta {config.beta:<5g} alpha {config.alpha:<4g} "
-          f"lr {config.lr:.0e}")
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+report.settings_table(base, settings, setup.seeds)
 
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+report.variants_table(variants, caption="The networks of this chapter")
 
-# %%
-def train_and_measure(config: TrainConfig, drift: bool) -> tuple[dict[str, np.ndarray], dict]:
-    """Train one network; measure its spectrum, clean accuracy, FGSM and PGD accuracy, and (drift) the stale basis."""
-    train_split, test_split = dataset(config.dataset, "train", dev), dataset(config.dataset, "test", dev)
-    recorder = None
-    if drift:
-        recorder = DriftRecorder(eigen_inputs(config, train_split), every=settings["drift_every"], ks=DRIFT_KS)
-    began = time.perf_counter()
-    model, history = train(config, train_split, test_split, progress=False, after_step=recorder)
-    seconds = time.perf_counter() - began
-    attack_set = test_split.subset(evaluation["attack_images"], seed=0)
-    spectrum_set = test_split.subset(evaluation["spectrum_images"], seed=0)
-    arrays = {
-        "spectrum": layer_spectra(model, list(model.blocks), spectrum_set.images)[0],
-        "acc_fgsm": robustness_curve(model, attack_set.images, attack_set.labels, EPS, attack="fgsm", seed=config.seed,
-                                     progress=False),
-        "acc_pgd": robustness_curve(model, attack_set.images, attack_set.labels, EPS, attack="pgd",
-                                    steps=evaluation["pgd_steps"], seed=config.seed, progress=False),
-    }
-    if recorder is not None:
-        arrays.update({f"drift_{key}": value for key, value in recorder.arrays().items()})
-    steps_per_epoch = len(train_split.subset(config.train_subset, seed=config.seed)) // config.batch_size
-    meta = {"clean_accuracy": evaluate_accuracy(model, test_split), "history": history.to_dict(),
-            "steps_per_epoch": steps_per_epoch, "train_seconds": seconds}
-    return arrays, meta
-
-
-def run(name: str, seed: int):
-    config = dataclasses.replace(variants[name], seed=seed)
-    drift = name == DRIFT_RUN
-    drift_key = {"every": settings["drift_every"], "ks": list(DRIFT_KS), "measures": "v2"} if drift else None
-    key = {"train": config.to_dict(), "evaluation": evaluation, "drift": drift_key}
-    return cached("regularizer_runs", key, lambda: train_and_measure(config, drift), results_dir, seed=seed,
-                  device=str(dev))
-
-
-results = {name: [run(name, seed) for seed in seeds] for name in variants}
+# %% tags=["hide-input"]
+results = runs.run_variants(variants, settings, setup.seeds, setup.results_dir, setup.device)
+alpha_of = {n: runs.fitted_alpha(r) for n, r in results.items()}
+accuracy_of = {n: float(runs.mean_over_seeds(r, "clean_accuracy")) for n, r in results.items()}
+pgd_large = {n: float(runs.mean_over_seeds(r, "acc_pgd")[-1]) for n, r in results.items()}
 
 # %% [markdown]
+# ## Results
+#
 # {numref}`fig-regularizer-spectra` shows the hidden spectra, each divided by its 11th eigenvalue (the anchor) so
 # that only their shapes are compared, against the target $n^{-\alpha}$ through the anchor.
 
 # %% tags=["hide-input"]
-def mean_over_seeds(name: str, key: str) -> np.ndarray:
-    return np.mean([np.asarray(r.arrays[key] if key in r.arrays else r.meta[key], dtype=np.float64)
-                    for r in results[name]], axis=0)
-
-
-def fitted_alpha(name: str) -> float:
-    return float(np.mean([fit_power_law(r.arrays["spectrum"], FIT_RANKS) for r in results[name]]))
-
-
 beta_sweep = ["Vanilla", "β=0.5", "β=2", "β=10", "β=50"]
 alpha_sweep = {"β=10": 1.0, "β=10, α=1.5": 1.5, "β=10, α=2": 2.0}
+anchor = base.tau + 1
 fig, (ax_beta, ax_alpha) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-plot_spectra(ax_beta, {f"{n} (fit {fitted_alpha(n):.2f})": results[n][0].arrays["spectrum"] for n in beta_sweep},
-             alpha=1.0, anchor_rank=base.tau + 1)
+spectrum = {name: result[0].arrays["spectrum"] for name, result in results.items()}
+plot_spectra(ax_beta, {f"{n} (fit {alpha_of[n]:.2f})": spectrum[n] for n in beta_sweep},
+             alpha=1.0, anchor_rank=anchor)
 ax_beta.set_title(r"$\beta$ sweep, $\alpha = 1$")
 alpha_colours = colours(list(alpha_sweep))
-plot_spectra(ax_alpha, {f"α={a:g} (fit {fitted_alpha(n):.2f})": results[n][0].arrays["spectrum"]
-                        for n, a in alpha_sweep.items()}, alpha=1.0, anchor_rank=base.tau + 1,
-             colour_of={f"α={a:g} (fit {fitted_alpha(n):.2f})": alpha_colours[n] for n, a in alpha_sweep.items()})
-reference_ranks = np.arange(base.tau + 1, base.widths[0] + 1)
+labels = {n: f"α={a:g} (fit {alpha_of[n]:.2f})" for n, a in alpha_sweep.items()}
+plot_spectra(ax_alpha, {labels[n]: spectrum[n] for n in alpha_sweep}, alpha=1.0, anchor_rank=anchor,
+             colour_of={labels[n]: alpha_colours[n] for n in alpha_sweep})
+reference_ranks = np.arange(anchor, base.widths[0] + 1)
 for n, a in list(alpha_sweep.items())[1:]:
-    ax_alpha.loglog(reference_ranks, (reference_ranks / (base.tau + 1)) ** -a, ls="--", lw=1, color=alpha_colours[n])
+    ax_alpha.loglog(reference_ranks, (reference_ranks / anchor) ** -a, ls="--", lw=1,
+                    color=alpha_colours[n])
 ax_alpha.set_title(r"$\alpha$ sweep, $\beta = 10$ (dashed: targets)")
 for ax in (ax_beta, ax_alpha):
     ax.set_ylim(1e-4, None)
     ax.legend(fontsize=7)
 fig.tight_layout()
 glue("regularizer-spectra", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} regularizer-spectra
@@ -258,27 +196,14 @@ glue("regularizer-spectra", fig, display=False)
 # Left: $\beta$ sweep at $\alpha = 1$ (dashed: $n^{-1}$); right: $\alpha$ sweep at $\beta = 10$ (dashed: each
 # target). The legend gives the exponent fitted over ranks 11-500 (mean over seeds).
 # ```
-
-# %% [markdown]
+#
 # The table and {numref}`fig-regularizer-readout` put each configuration's fitted exponent next to its target and
-# report clean accuracy and robustness. "penalty" is the last epoch's mean of $R/\beta$ (the unweighted Eq. 2), so
-# configurations with different $\beta$ can be compared; values are means over seeds.
+# report clean accuracy and robustness. "penalty R/β" is the last epoch's mean of $R/\beta$ (the unweighted Eq. 2),
+# so configurations with different $\beta$ can be compared; values are means over seeds.
 
-# %% tags=["nbval-check-output"]
-rows = []
-for name, config in variants.items():
-    fgsm, pgd = mean_over_seeds(name, "acc_fgsm"), mean_over_seeds(name, "acc_pgd")
-    last_penalty = np.mean([r.meta["history"]["penalty"][-1] for r in results[name]])
-    regularized = config.regularizer == "spectral"
-    rows.append([name, f"{config.alpha:.1f}" if regularized else "-", f"{fitted_alpha(name):.3f}",
-                 f"{last_penalty / config.beta:.3f}" if regularized else "-",
-                 f"{mean_over_seeds(name, 'clean_accuracy'):.3f}"]
-                + [f"{v:.3f}" for v in fgsm] + [f"{v:.3f}" for v in pgd])
-header = ["configuration", "target α", "fitted α", "penalty", "clean acc"]
-header += [f"FGSM {e:g}" for e in EPS] + [f"PGD {e:g}" for e in EPS]
-widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-for row in [header, *rows]:
-    print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+report.readout_table(variants, results, caption="Fitted exponent, penalty, clean accuracy and "
+                     "accuracy under attack of every network of this chapter (means over seeds)")
 
 # %% tags=["hide-input"]
 names = list(variants)
@@ -286,43 +211,43 @@ palette = colours(names)
 x_pos = np.arange(len(names))
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 targets = [variants[n].alpha if variants[n].regularizer == "spectral" else np.nan for n in names]
-axes[0].scatter(x_pos, [fitted_alpha(n) for n in names], c=[palette[n] for n in names], zorder=3, label="fitted")
+axes[0].scatter(x_pos, [alpha_of[n] for n in names], c=[palette[n] for n in names], zorder=3,
+                label="fitted")
 axes[0].scatter(x_pos, targets, marker="_", s=300, color="k", label="target")
-axes[0].set_ylabel(f"exponent α (ranks {FIT_RANKS[0]}-{FIT_RANKS[1]})")
+axes[0].set_ylabel(f"exponent α (ranks {runs.FIT_RANKS[0]}-{runs.FIT_RANKS[1]})")
 axes[0].legend()
-axes[1].bar(x_pos, [100 * mean_over_seeds(n, "clean_accuracy") for n in names], color=[palette[n] for n in names])
+axes[1].bar(x_pos, [100 * accuracy_of[n] for n in names], color=[palette[n] for n in names])
 axes[1].set_ylabel("clean test accuracy (%)")
 axes[1].set_ylim(50, 100)
-width = 0.2
-for j, (attack, eps_index) in enumerate([(a, i) for a in ("fgsm", "pgd") for i in range(len(EPS))]):
-    axes[2].bar(x_pos + (j - 1.5) * width, [100 * mean_over_seeds(n, f"acc_{attack}")[eps_index] for n in names],
-                width, color=PALETTE[j], label=f"{attack.upper()} ε={EPS[eps_index]:g}")
+bars = [(attack, index, eps) for attack in ("fgsm", "pgd") for index, eps in enumerate(runs.EPS)]
+for j, (attack, index, eps) in enumerate(bars):
+    accuracy = [100 * runs.mean_over_seeds(results[n], f"acc_{attack}")[index] for n in names]
+    axes[2].bar(x_pos + (j - 1.5) * 0.2, accuracy, 0.2, color=PALETTE[j],
+                label=f"{attack.upper()} ε={eps:g}")
 axes[2].set_ylabel("adversarial accuracy (%)")
 axes[2].legend(ncol=2)
 for ax in axes:
     ax.set_xticks(x_pos, names, rotation=60, ha="right", fontsize=7)
 fig.tight_layout()
 glue("regularizer-readout", fig, display=False)
+plt.close(fig)
 
-vanilla_alpha = fitted_alpha("Vanilla")
-pgd_large = {name: float(mean_over_seeds(name, "acc_pgd")[-1]) for name in names}
+# %% tags=["remove-cell"]
 most_robust = max(pgd_large, key=pgd_large.get)
-glue("reg-vanilla-alpha", vanilla_alpha, display=False)
-glue("reg-vanilla-side", Markdown("steeper" if vanilla_alpha > 1 else "flatter"), display=False)
-glue("reg-beta50-alpha", fitted_alpha("β=50"), display=False)
-glue("reg-beta10-alpha", fitted_alpha("β=10"), display=False)
-glue("reg-alpha2-alpha", fitted_alpha("β=10, α=2"), display=False)
-glue("reg-vanilla-acc", float(100 * mean_over_seeds("Vanilla", "clean_accuracy")), display=False)
-glue("reg-beta10-acc", float(100 * mean_over_seeds("β=10", "clean_accuracy")), display=False)
-glue("reg-beta50-acc", float(100 * mean_over_seeds("β=50", "clean_accuracy")), display=False)
-glue("reg-vanilla-pgd", 100 * pgd_large["Vanilla"], display=False)
-glue("reg-beta10-pgd", 100 * pgd_large["β=10"], display=False)
-glue("reg-beta50-pgd", 100 * pgd_large["β=50"], display=False)
+near_target = [name for name, config in variants.items()
+               if config.regularizer == "spectral" and abs(alpha_of[name] - config.alpha) <= 0.1]
+glue("reg-profile", profile, display=False)
+glue("reg-vanilla-alpha", alpha_of["Vanilla"], display=False)
+glue("reg-vanilla-side", Markdown("steeper" if alpha_of["Vanilla"] > 1 else "flatter"),
+     display=False)
+for name, key in (("β=10", "beta10"), ("β=50", "beta50"), ("β=10, α=2", "alpha2")):
+    glue(f"reg-{key}-alpha", alpha_of[name], display=False)
+for name, key in (("Vanilla", "vanilla"), ("β=10", "beta10"), ("β=50", "beta50")):
+    glue(f"reg-{key}-acc", 100 * accuracy_of[name], display=False)
+    glue(f"reg-{key}-pgd", 100 * pgd_large[name], display=False)
 glue("reg-most-robust", Markdown(most_robust), display=False)
 glue("reg-most-robust-pgd", 100 * pgd_large[most_robust], display=False)
-glue("reg-eps-large", EPS[-1], display=False)
-near_target = [name for name, config in variants.items()
-               if config.regularizer == "spectral" and abs(fitted_alpha(name) - config.alpha) <= 0.1]
+glue("reg-eps-large", runs.EPS[-1], display=False)
 glue("reg-reached-target", Markdown(
     "No configuration brings the fitted exponent within 0.1 of its target." if not near_target
     else "Within 0.1 of its target: " + ", ".join(near_target) + "."), display=False)
@@ -364,5 +289,5 @@ glue("reg-reached-target", Markdown(
 #   {glue:text}`reg-eps-large:g` from {glue:text}`reg-vanilla-pgd:.1f`% to {glue:text}`reg-beta10-pgd:.1f`% and
 #   {glue:text}`reg-beta50-pgd:.1f`%. The most PGD-robust configuration is {glue:md}`reg-most-robust`
 #   ({glue:text}`reg-most-robust-pgd:.1f`%).
-# - What the once-per-epoch eigenbasis does to the penalty, and where the spectrum does reach $1/n$, are the questions
-#   of the next chapter.
+# - What the once-per-epoch eigenbasis does to the penalty is the question of {doc}`eigenbasis`; a basis that
+#   follows the network, and where the spectrum does reach $1/n$, that of {doc}`tracked`.

@@ -22,6 +22,7 @@ RECORD = Path(__file__).with_name("result_code_fingerprint.json")
 MODULES = ("attacks", "cache", "calibration", "cifar", "data", "drift", "features", "jacobian", "models",
            "regularizers", "shaping", "spectrum", "whiten",
            "runs/config", "runs/training", "runs/experiments", "runs/search", "runs/calibration_run",
+           "runs/regularizer_runs",
            "robustness/audit", "robustness/mnist_c", "robustness/mnist_c_eval", "robustness/cifar_c",
            "analysis/background")
 
