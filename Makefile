@@ -29,6 +29,7 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		$$($(PY) -m onen.commands.build list)
 	$(PY) -m onen.commands.build html
+	$(PY) -m onen.commands.build times
 
 execute: $(STAMP)
 	$(PY) -m onen.commands.build execute

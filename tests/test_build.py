@@ -88,3 +88,14 @@ def test_several_jobs_run_chapters_at_once_with_one_thread_and_the_last_ones_aft
     assert "['a', 'b']" in str(last.cells[-1].outputs)
     with pytest.raises(ValueError):
         build.execute(root, None, "quick", "cpu", None, None, jobs=0)
+
+
+def test_chapter_times_are_kept_for_the_end_of_make_test(tmp_path, capsys) -> None:
+    """execute records each chapter's wall time; `times` prints them again later, in order, with the total."""
+    build.print_times(tmp_path)
+    assert "no chapter times recorded" in capsys.readouterr().out
+    build._save_times(tmp_path, [("shallow", 12.5, "ok"), ("audit", 30.25, "FAILED")])
+    build.print_times(tmp_path)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["shallow", "audit", "total"]
+    assert lines[2].split()[1:] == ["30.2", "s", "FAILED"] and lines[3].split()[1] == "42.8"

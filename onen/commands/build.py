@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import os
 import re
 import shutil
@@ -181,8 +182,28 @@ def execute(root: Path, chapters: Sequence[str] | None, profile: str, device: st
                         timed(name)
         except ChapterFailed:
             _table(times)
+            _save_times(root, times)
             raise
     _table(times)
+    _save_times(root, times)
+
+
+TIMES = Path("_build") / "chapter_times.json"  # the last execution's wall times, for `times` at the end of make test
+
+
+def _save_times(root: Path, times: list[tuple[str, float, str]]) -> None:
+    path = root / TIMES
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([{"chapter": n, "seconds": s, "status": st} for n, s, st in times], indent=1))
+
+
+def print_times(root: Path) -> None:
+    """The wall-time table of the last ``execute`` (one line if there was none)."""
+    path = root / TIMES
+    if not path.is_file():
+        print(f"no chapter times recorded: {TIMES} is written by `execute`")
+        return
+    _table([(r["chapter"], float(r["seconds"]), r["status"]) for r in json.loads(path.read_text())])
 
 
 def _execute_one(root: Path, name: str, parameters: dict[str, Any]) -> None:
@@ -343,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     conv = commands.add_parser("convert", help="only write book/<name>.ipynb from book/<name>.py")
     conv.add_argument("--chapter", nargs="+", default=None)
     commands.add_parser("list", help="print the executed notebooks' paths in table-of-contents order")
+    commands.add_parser("times", help="print the wall time of each chapter of the last execute")
     args = parser.parse_args(argv)
 
     root = repo_root()
@@ -352,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(path.relative_to(root))
         elif args.command == "list":
             print(" ".join(str(chapter_paths(root, n)[1].relative_to(root)) for n in toc_chapters(root)))
+        elif args.command == "times":
+            print_times(root)
         if args.command in ("execute", "all"):
             if args.jobs < 1:
                 parser.error(f"--jobs must be at least 1, got {args.jobs}")
