@@ -39,7 +39,7 @@ def test_the_regularizer_settings_are_the_chapters_values() -> None:
     assert (net.widths, net.batch_size) == ([500], 500)  # 784-500-10 at batch 500
     for settings in (quick, paper):
         assert settings["train"]["batch_size"] >= max(settings["train"]["widths"])  # the paper's basis needs B >= N
-    # the search of the eigenbasis chapter trains the same small net in the quick profile
+    # the search of the tracked-basis chapter trains the same small net in the quick profile
     assert profiles.PROFILES["quick"]["search"]["train"] == quick["train"]
 
 
