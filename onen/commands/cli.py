@@ -37,6 +37,8 @@ from onen.analysis import profiles
 from onen.commands.launch import (CLUSTERS, DEFAULT_SUBMITIT_FOLDER, Cluster, chapter_jobs, import_submitit, run_jobs,
                                   status_main, submit_jobs)
 from onen.commands.reproduce import main as reproduce_main
+from onen.commands.mechanics import MECHANICS
+from onen.commands.mechanics import compute as compute_mechanics
 from onen.runs.calibration_run import calibration_result
 from onen.runs.experiments import NotCached, interactive
 from onen.runs.training import resolve_device
@@ -61,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         status_main(argv[1:])
         return
     parser = argparse.ArgumentParser(prog="python -m onen", description=main.__doc__)
-    parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "search", "calibration"])
+    parser.add_argument("chapters", nargs="+",
+                        choices=[*sorted(profiles.CHAPTER_VARIANTS), *MECHANICS, "search", "calibration"])
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -136,8 +139,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         calibration_result(profiles.calibration_config(args.profile), results_dir)
         print(f"calibration: {time.perf_counter() - began:.0f} s", flush=True)
         args.chapters = [c for c in args.chapters if c != "calibration"]
-        if not args.chapters:
-            return
+    for chapter in [c for c in args.chapters if c in MECHANICS]:  # the mechanics chapters' runs, in this process
+        began = time.perf_counter()
+        count = compute_mechanics(chapter, args.profile, args.seeds, results_dir, args.device)
+        print(f"{chapter}: {count} results in {time.perf_counter() - began:.0f} s", flush=True)
+    args.chapters = [c for c in args.chapters if c not in MECHANICS]
+    if not args.chapters:
+        return
     jobs = chapter_jobs(args.chapters, args.profile, args.seeds, args.variants, args.seed_major)
     try:
         if args.launcher == "submitit":
