@@ -62,6 +62,41 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv[:1] == ["status"]:
         status_main(argv[1:])
         return
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    settings = _cluster(parser, args) if args.launcher == "submitit" else None
+    if not interactive():  # a log file, not a terminal: one line per finished epoch instead of progress bars
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    results_dir = args.results_dir or str(profiles.committed_results(args.profile))
+    if "calibration" in args.chapters:  # synthetic layers, no network: computed here, before any network
+        began = time.perf_counter()
+        calibration_result(profiles.calibration_config(args.profile), results_dir)
+        print(f"calibration: {time.perf_counter() - began:.0f} s", flush=True)
+        args.chapters = [c for c in args.chapters if c != "calibration"]
+    for chapter in [c for c in args.chapters if c in MECHANICS]:  # the mechanics chapters' runs, in this process
+        began = time.perf_counter()
+        count = compute_mechanics(chapter, args.profile, args.seeds, results_dir, args.device)
+        print(f"{chapter}: {count} results in {time.perf_counter() - began:.0f} s", flush=True)
+    args.chapters = [c for c in args.chapters if c not in MECHANICS]
+    if not args.chapters:
+        return
+    jobs = chapter_jobs(args.chapters, args.profile, args.seeds, args.variants, args.seed_major)
+    try:
+        if args.launcher == "submitit":
+            failed = submit_jobs(jobs, results_dir, args.device, settings, args.threads)
+        else:
+            failed = run_jobs(jobs, results_dir, args.device, args.workers, args.threads)
+    except NotCached as err:  # ONEN_CACHE_ONLY=1 and a network is missing: one line, not a traceback
+        raise SystemExit(f"error: {err}") from None
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(jobs)} networks failed: {', '.join(failed)}")
+
+
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main` (``reproduce`` and ``status`` have their own)."""
     parser = argparse.ArgumentParser(prog="python -m onen", description=main.__doc__)
     parser.add_argument("chapters", nargs="+",
                         choices=[*sorted(profiles.CHAPTER_VARIANTS), *MECHANICS, "search", "calibration"])
@@ -91,7 +126,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     cluster.add_argument("--gpus-per-node", type=int, default=None)
     cluster.add_argument("--cpus-per-task", type=int, default=None)
     cluster.add_argument("--submitit-folder", default=None, help=f"logs (default {DEFAULT_SUBMITIT_FOLDER})")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """One-line errors (``parser.error``) for a bad device, count, seed or option combination."""
     try:
         if args.launcher == "local":
             resolve_device(args.device)
@@ -112,50 +151,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     given = [f"--{name.replace('_', '-')}" for name in SUBMITIT_OPTIONS if getattr(args, name) is not None]
     if args.launcher == "local" and given:
         parser.error(f"{', '.join(given)} needs --launcher submitit")
-    if args.launcher == "submitit":
-        if args.workers != 1:
-            parser.error("--workers applies to --launcher local; with submitit every network is its own job")
-        if args.slurm_time is not None and args.slurm_time < 1:
-            parser.error(f"--slurm-time must be at least 1 minute, got {args.slurm_time}")
-        if args.gpus_per_node is not None and args.gpus_per_node < 0:
-            parser.error(f"--gpus-per-node must be 0 or more, got {args.gpus_per_node}")
-        if args.cpus_per_task is not None and args.cpus_per_task < 1:
-            parser.error(f"--cpus-per-task must be at least 1, got {args.cpus_per_task}")
-        if args.slurm_partition is not None and not args.slurm_partition.strip():
-            parser.error("--slurm-partition must not be empty")
-        settings = Cluster(cluster=args.cluster, slurm_partition=args.slurm_partition,
-                           timeout_min=Cluster.timeout_min if args.slurm_time is None else args.slurm_time,
-                           gpus_per_node=args.gpus_per_node, cpus_per_task=args.cpus_per_task,
-                           folder=Path(args.submitit_folder or DEFAULT_SUBMITIT_FOLDER))
-        if args.device.startswith("cuda") and not settings.gpus_per_node:
-            parser.error(f"--device {args.device} needs --gpus-per-node 1 or more: a job sees only the GPUs it "
-                         "asks for")
-        import_submitit()  # before anything is computed: a one-line error naming the extra where it is missing
-    if not interactive():  # a log file, not a terminal: one line per finished epoch instead of progress bars
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    results_dir = args.results_dir or str(profiles.committed_results(args.profile))
-    if "calibration" in args.chapters:  # synthetic layers, no network: computed here, before any network
-        began = time.perf_counter()
-        calibration_result(profiles.calibration_config(args.profile), results_dir)
-        print(f"calibration: {time.perf_counter() - began:.0f} s", flush=True)
-        args.chapters = [c for c in args.chapters if c != "calibration"]
-    for chapter in [c for c in args.chapters if c in MECHANICS]:  # the mechanics chapters' runs, in this process
-        began = time.perf_counter()
-        count = compute_mechanics(chapter, args.profile, args.seeds, results_dir, args.device)
-        print(f"{chapter}: {count} results in {time.perf_counter() - began:.0f} s", flush=True)
-    args.chapters = [c for c in args.chapters if c not in MECHANICS]
-    if not args.chapters:
-        return
-    jobs = chapter_jobs(args.chapters, args.profile, args.seeds, args.variants, args.seed_major)
-    try:
-        if args.launcher == "submitit":
-            failed = submit_jobs(jobs, results_dir, args.device, settings, args.threads)
-        else:
-            failed = run_jobs(jobs, results_dir, args.device, args.workers, args.threads)
-    except NotCached as err:  # ONEN_CACHE_ONLY=1 and a network is missing: one line, not a traceback
-        raise SystemExit(f"error: {err}") from None
-    if failed:
-        raise SystemExit(f"{len(failed)} of {len(jobs)} networks failed: {', '.join(failed)}")
+
+
+def _cluster(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Cluster:
+    """The submitit settings of ``args``, checked; submitit imported (a one-line error naming the extra if absent)."""
+    if args.workers != 1:
+        parser.error("--workers applies to --launcher local; with submitit every network is its own job")
+    if args.slurm_time is not None and args.slurm_time < 1:
+        parser.error(f"--slurm-time must be at least 1 minute, got {args.slurm_time}")
+    if args.gpus_per_node is not None and args.gpus_per_node < 0:
+        parser.error(f"--gpus-per-node must be 0 or more, got {args.gpus_per_node}")
+    if args.cpus_per_task is not None and args.cpus_per_task < 1:
+        parser.error(f"--cpus-per-task must be at least 1, got {args.cpus_per_task}")
+    if args.slurm_partition is not None and not args.slurm_partition.strip():
+        parser.error("--slurm-partition must not be empty")
+    settings = Cluster(cluster=args.cluster, slurm_partition=args.slurm_partition,
+                       timeout_min=Cluster.timeout_min if args.slurm_time is None else args.slurm_time,
+                       gpus_per_node=args.gpus_per_node, cpus_per_task=args.cpus_per_task,
+                       folder=Path(args.submitit_folder or DEFAULT_SUBMITIT_FOLDER))
+    if args.device.startswith("cuda") and not settings.gpus_per_node:
+        parser.error(f"--device {args.device} needs --gpus-per-node 1 or more: a job sees only the GPUs it "
+                     "asks for")
+    import_submitit()  # before anything is computed: a one-line error naming the extra where it is missing
+    return settings
 
 
 if __name__ == "__main__":

@@ -233,42 +233,52 @@ def audit_curves(
     budget = _budget(pgd_steps, pgd_step_size, apgd_steps, apgd_t_targets, square_queries, int(seed))
     _check_image_attacks(names, images)
     images, labels = images.detach(), labels.detach()
-    n = images.shape[0]
-    correct = {a: np.zeros((len(grid), n), dtype=bool) for a in names}
-    seconds = {a: np.zeros(len(grid)) for a in names}
     with eval_mode(model):
         budget = _with_targets(budget, model, images, names)
         clean = _predict_correct(model, images, labels, batch_size)
-        keep = torch.nonzero(clean).flatten()  # the clean-correct images: the only ones attacked
-        x_all, y_all, keep_np = images[keep], labels[keep], keep.cpu().numpy()
-        bar = tqdm(total=len(grid) * len(names), desc="attack audit", disable=not progress)
-        for k, eps in enumerate(grid):
-            first_start: Tensor | None = None  # "pgd"'s outcome, the first start of "pgd_restarts"
-            for a in names:
-                began = time.perf_counter()
-                if eps == 0.0:  # no attack: the clean outcome
-                    correct[a][k] = clean.cpu().numpy()
-                    bar.update(1)
-                    continue
-                if a in ("pgd", "pgd_restarts"):
-                    first_start = first_start if first_start is not None else _pgd_outcome(
-                        model, x_all, y_all, eps, budget, 1, torch.Generator(images.device).manual_seed(budget.seed),
-                        batch_size)
-                    ok = first_start.clone()
-                    if a == "pgd_restarts":  # the other starts, on the survivors, from a stream of their own
-                        alive = torch.nonzero(ok).flatten()
-                        ok[alive] = _pgd_outcome(model, x_all[alive], y_all[alive], eps, budget, restarts - 1,
-                                                 torch.Generator(images.device).manual_seed(budget.seed + 1),
-                                                 batch_size)
-                else:
-                    ok = _registry_outcome(a, model, x_all, y_all, eps, budget, batch_size)
-                correct[a][k][keep_np] = ok.cpu().numpy()
-                seconds[a][k] = time.perf_counter() - began
-                bar.update(1)
-        bar.close()
+        correct, seconds = _attack_grid(model, images, labels, clean, grid, names, budget, restarts, batch_size,
+                                        progress)
     if timings is not None:
         timings.update(seconds)
     return _curves(grid, clean.cpu().numpy(), correct)
+
+
+def _attack_grid(model: nn.Module, images: Tensor, labels: Tensor, clean: Tensor, grid: Sequence[float],
+                 names: Sequence[str], budget: Budget, restarts: int, batch_size: int,
+                 progress: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per attack, the per-image outcomes [n_eps, N] (the clean-correct images attacked, the others lost) and the
+    seconds spent at each eps. "pgd"'s outcome is the first start of "pgd_restarts", whose other starts run on the
+    images it left standing, from a stream of their own."""
+    n = images.shape[0]
+    correct = {a: np.zeros((len(grid), n), dtype=bool) for a in names}
+    seconds = {a: np.zeros(len(grid)) for a in names}
+    keep = torch.nonzero(clean).flatten()  # the clean-correct images: the only ones attacked
+    x_all, y_all, keep_np = images[keep], labels[keep], keep.cpu().numpy()
+    bar = tqdm(total=len(grid) * len(names), desc="attack audit", disable=not progress)
+    for k, eps in enumerate(grid):
+        first_start: Tensor | None = None
+        for a in names:
+            began = time.perf_counter()
+            if eps == 0.0:  # no attack: the clean outcome
+                correct[a][k] = clean.cpu().numpy()
+                bar.update(1)
+                continue
+            if a in ("pgd", "pgd_restarts"):
+                first_start = first_start if first_start is not None else _pgd_outcome(
+                    model, x_all, y_all, eps, budget, 1, torch.Generator(images.device).manual_seed(budget.seed),
+                    batch_size)
+                ok = first_start.clone()
+                if a == "pgd_restarts":
+                    alive = torch.nonzero(ok).flatten()
+                    ok[alive] = _pgd_outcome(model, x_all[alive], y_all[alive], eps, budget, restarts - 1,
+                                             torch.Generator(images.device).manual_seed(budget.seed + 1), batch_size)
+            else:
+                ok = _registry_outcome(a, model, x_all, y_all, eps, budget, batch_size)
+            correct[a][k][keep_np] = ok.cpu().numpy()
+            seconds[a][k] = time.perf_counter() - began
+            bar.update(1)
+    bar.close()
+    return correct, seconds
 
 
 def _budget(pgd_steps: int, pgd_step_size: float, apgd_steps: int, apgd_t_targets: int, square_queries: int,
