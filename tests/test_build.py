@@ -95,7 +95,9 @@ def test_chapter_times_are_kept_for_the_end_of_make_test(tmp_path, capsys) -> No
     build.print_times(tmp_path)
     assert "no chapter times recorded" in capsys.readouterr().out
     build._save_times(tmp_path, [("shallow", 12.5, "ok"), ("audit", 30.25, "FAILED")])
+    saved = capsys.readouterr().out
     build.print_times(tmp_path)
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[0] for line in lines[1:]] == ["shallow", "audit", "total"]
     assert lines[2].split()[1:] == ["30.2", "s", "FAILED"] and lines[3].split()[1] == "42.8"
+    assert saved.strip() == "\n".join(lines)  # the same table execute printed

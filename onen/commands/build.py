@@ -181,10 +181,8 @@ def execute(root: Path, chapters: Sequence[str] | None, profile: str, device: st
                     if name in LAST:
                         timed(name)
         except ChapterFailed:
-            _table(times)
             _save_times(root, times)
             raise
-    _table(times)
     _save_times(root, times)
 
 
@@ -192,6 +190,8 @@ TIMES = Path("_build") / "chapter_times.json"  # the last execution's wall times
 
 
 def _save_times(root: Path, times: list[tuple[str, float, str]]) -> None:
+    """Print the wall-time table and keep it for :func:`print_times`."""
+    _table(times)
     path = root / TIMES
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([{"chapter": n, "seconds": s, "status": st} for n, s, st in times], indent=1))
