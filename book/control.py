@@ -97,9 +97,11 @@ header = ["estimator", *[f"α={a:g}, M={m}" for a in calib_config.alphas for m i
 glue("control-gate", gate.name, display=False)
 glue("control-gate-found", "was" if gate_found else "was not", display=False)
 glue("control-calib-dim", calib_config.dim, display=False)
-Table(header, rows, caption=f"Bias (mean fitted minus true α) of each estimator on {calib_config.dim}-wide synthetic "
-      f"layers, {calib_config.draws} draws each",
-      notes=["M: images the covariance is measured on. Gate rule: |bias| < 0.05 at every α in 0.5-2 at the smaller M."])
+Table(header, rows,
+      caption=f"Bias (mean fitted minus true α) of each estimator on {calib_config.dim}-wide "
+              f"synthetic layers, {calib_config.draws} draws each",
+      notes=["M: images the covariance is measured on. Gate rule: |bias| < 0.05 at every α in "
+             "0.5-2 at the smaller M."])
 
 # %% tags=["hide-input"]
 cover = calib.arrays["coverage"]
@@ -129,15 +131,17 @@ Table(["estimator", *[f"α={a:g}" for a in calib_config.coverage_alphas]],
 # %% tags=["hide-input"]
 pc = control.paper_control(gate)
 shallow_runs = pc.shallow
-variants_shown = [e for e in (Estimator("1/n", 11, 500), Estimator("1/n", 12, 2000), Estimator("none", 12, 2000),
-                              Estimator("none", 11, 500), gate)]
+variants_shown = [e for e in (Estimator("1/n", 11, 500), Estimator("1/n", 12, 2000),
+                              Estimator("none", 12, 2000), Estimator("none", 11, 500), gate)]
 variants_shown = list(dict.fromkeys(variants_shown))
 rows, changed = [], []
 for name, runs in shallow_runs.items():
     checks = [control.check(runs, e, 1.0) for e in variants_shown]
-    cells = [f"{control.fmt_interval(c.mean, c.low, c.high, 2)}{' ✓' if c.reached else ''}" for c in checks]
+    cells = [f"{control.fmt_interval(c.mean, c.low, c.high, 2)}{' ✓' if c.reached else ''}"
+             for c in checks]
     train_alpha = np.mean([r.meta["history"]["alphas"][-1][0] for r in runs])
-    rows.append([name, str(len(runs)), *cells, f"{train_alpha:.2f}", "/".join(map(str, checks[-1].unusable))])
+    rows.append([name, str(len(runs)), *cells, f"{train_alpha:.2f}",
+                 "/".join(map(str, checks[-1].unusable))])
     if len({c.reached for c in checks}) > 1:
         changed.append(name)
 glue("control-changed-text", ", ".join(changed) if changed else "none", display=False)
@@ -146,7 +150,8 @@ glue("control-changed", Markdown(
     "The check changes with the estimator for: " + ", ".join(changed) + "."), display=False)
 Table(["network", "seeds", *[e.name for e in variants_shown], "training images (1/n, 11-500)",
        "NaN/negative/zero eigenvalues"], rows,
-      caption="Fitted exponent of the hidden layer (test images) under each estimator, mean [95% t-interval over seeds]",
+      caption="Fitted exponent of the hidden layer (test images) under each estimator, "
+              "mean [95% t-interval over seeds]",
       notes=["✓: passes the spectrum check under that estimator in every seed."])
 
 # %% [markdown]
@@ -182,8 +187,10 @@ plt.close(fig)
 # The {glue:text}`control-profile` profile trains its own shaped networks here:
 
 # %% tags=["hide-input"]
-own = {name: cfg for name, cfg in profiles.control_variants(profile).items() if cfg.shape_after is not None}
-own_runs = {name: run_seeds(cfg, profiles.control_evaluation(profile), setup.seeds, setup.results_dir, setup.device)
+own = {name: cfg for name, cfg in profiles.control_variants(profile).items()
+       if cfg.shape_after is not None}
+own_runs = {name: run_seeds(cfg, profiles.control_evaluation(profile), setup.seeds,
+                            setup.results_dir, setup.device)
             for name, cfg in own.items()}
 rows = []
 for name, runs in own_runs.items():
@@ -191,9 +198,11 @@ for name, runs in own_runs.items():
     c = control.check(runs, gate, target, tau=own[name].tau)
     rows.append([name, f"{target:g}", control.fmt_interval(c.mean, c.low, c.high, 3),
                  f"{np.mean(c.log_ratio):.3f}", "yes" if c.reached else "no",
-                 f"{np.mean([r.meta['clean_accuracy'] for r in runs]):.4f}", f"{np.nanmean([report.eps50(r) for r in runs]):.4f}"])
-Table(["network", "target α", f"measured α ({gate.name}) [95%]", "median |log λ/γ|", "passes", "clean accuracy",
-       "PGD ε50"], rows, caption=f"Shaped networks of the {profile} profile, test images")
+                 f"{np.mean([r.meta['clean_accuracy'] for r in runs]):.4f}",
+                 f"{np.nanmean([report.eps50(r) for r in runs]):.4f}"])
+Table(["network", "target α", f"measured α ({gate.name}) [95%]", "median |log λ/γ|", "passes",
+       "clean accuracy", "PGD ε50"], rows,
+      caption=f"Shaped networks of the {profile} profile, test images")
 
 # %% [markdown]
 # The shape holds on images the layer was not fitted on: the measured exponent on test images is the target, up to
@@ -219,12 +228,15 @@ rows = []
 for name, runs in shaped_runs.items():
     config = control_variants[name]
     c = control.check(runs, gate, config.shape_alpha, tau=config.tau)
-    rows.append([name, str(len(runs)), control.fmt_interval(c.mean, c.low, c.high, 3), f"{np.max(c.log_ratio):.3f}",
-                 "yes" if c.reached else f"no (misses α by {np.max(np.abs(c.fitted - c.target)):.3f})",
+    rows.append([name, str(len(runs)), control.fmt_interval(c.mean, c.low, c.high, 3),
+                 f"{np.max(c.log_ratio):.3f}",
+                 "yes" if c.reached else
+                 f"no (misses α by {np.max(np.abs(c.fitted - c.target)):.3f})",
                  f"{np.mean([r.meta['clean_accuracy'] for r in runs]):.4f}"])
 glue("control-shaped-done", sum(len(r) for r in shaped_runs.values()), display=False)
-Table(["network", "seeds", f"measured α ({gate.name}) [95%]", "largest median |log λ/γ|", "passes its check",
-       "clean accuracy"], rows, caption="Shaped networks, paper profile: their own spectrum check on test images") \
+Table(["network", "seeds", f"measured α ({gate.name}) [95%]", "largest median |log λ/γ|",
+       "passes its check", "clean accuracy"], rows,
+      caption="Shaped networks, paper profile: their own spectrum check on test images") \
     if rows else Markdown("No paper-profile shaped network is computed yet.")
 
 # %%
@@ -242,12 +254,14 @@ glue("control-bound", bound, display=False)
 # trend of $\epsilon_{50}$ on the measured exponent over the shaped networks' seeds.
 
 # %% tags=["hide-input"]
-everyone = {**shaped_runs, **{n: shallow_runs[n] for n in control.NEAR_SECTION if n in shallow_runs}}
+everyone = {**shaped_runs,
+            **{n: shallow_runs[n] for n in control.NEAR_SECTION if n in shallow_runs}}
 points = control.scatter_points(everyone, gate)
 shaped_points = [points[n] for n in shaped_runs]
-fitted = control.trend(np.concatenate([p[0] for p in shaped_points]), np.concatenate([p[2] for p in shaped_points])) \
-    if shaped_points else None
-fig = control.central_figure(points, colours(list(everyone)), frontier, fitted, bound, list(shaped_runs))
+fitted = control.trend(np.concatenate([p[0] for p in shaped_points]),
+                       np.concatenate([p[2] for p in shaped_points])) if shaped_points else None
+fig = control.central_figure(points, colours(list(everyone)), frontier, fitted, bound,
+                             list(shaped_runs))
 glue("control-central", fig, display=False)
 plt.close(fig)
 
@@ -271,12 +285,14 @@ plt.close(fig)
 alphas_done = sorted(control_variants[n].shape_alpha for n in shaped_runs)
 steps = [(profiles.shaped_name(b), profiles.shaped_name(a), +1, f"α {a:g} → {b:g} raises ε50")
          for a, b in zip(alphas_done, alphas_done[1:])]
-one = [(profiles.shaped_name(1.0), profiles.shaped_name(a), +1, f"α=1 beats α={a:g}") for a in (0.5, 1.5)]
+one = [(profiles.shaped_name(1.0), profiles.shaped_name(a), +1, f"α=1 beats α={a:g}")
+       for a in (0.5, 1.5)]
 all_results = {**everyone, **{profiles.shaped_name(a): shaped_runs.get(profiles.shaped_name(a), [])
                               for a in (0.5, 1.0, 1.5)}}
 if frontier is not None:
     dose_table, dose_effects = control.claims_table(all_results, steps + one, frontier, pc.passes,
-                                                    "The dose-response: shaped networks against each other")
+                                                    "The dose-response: shaped networks "
+                                                    "against each other")
 else:
     dose_table = Markdown("Vanilla's frontier is not computed yet.")
 dose_table
@@ -295,7 +311,8 @@ dose_table
 verdicts = pc.verdicts
 glue("control-c1", verdicts.get(pc.claims[0][3], ("missing",))[0], display=False)
 glue("control-c2", verdicts.get("4.1: Whitened is below Vanilla", ("missing",))[0], display=False)
-glue("control-c2-above", verdicts.get("4.1: Whitened is below Vanilla", ("", "missing"))[1], display=False)
+glue("control-c2-above", verdicts.get("4.1: Whitened is below Vanilla", ("", "missing"))[1],
+     display=False)
 pc.table if pc.table is not None else Markdown("Vanilla's frontier is not computed yet.")
 
 # %% [markdown]
@@ -313,14 +330,15 @@ audited = profiles.control_audited("paper")
 audits = {}
 for name, config in audited.items():
     found = [stored_audit(dataclasses.replace(config, seed=s), audit_config, paper_dir,
-                          transfer_source=dataclasses.replace(profiles.shallow_variants("paper")["Vanilla"], seed=s))
+                          transfer_source=dataclasses.replace(
+                              profiles.shallow_variants("paper")["Vanilla"], seed=s))
              for s in paper_seeds]
     if any(found):
         audits[name] = [a for a in found if a is not None]
 glue("control-audited", len(audits), display=False)
 glue("control-audit-total", len(audited), display=False)
-control.audit_table(audits, 0.05, "Attack audit, paper profile (mean over the audited seeds)") if audits else \
-    Markdown("No paper-profile network has been audited yet.")
+control.audit_table(audits, 0.05, "Attack audit, paper profile (mean over the audited seeds)") \
+    if audits else Markdown("No paper-profile network has been audited yet.")
 
 # %% [markdown]
 # Those networks were trained again for their audit, since the weights of section 4.1's committed networks were not
@@ -328,17 +346,22 @@ control.audit_table(audits, 0.05, "Attack audit, paper profile (mean over the au
 # last bits that a different CPU thread count changes:
 
 # %% tags=["hide-input"]
-vanilla_cfg = dataclasses.replace(profiles.shallow_variants("paper")["Vanilla"], seed=paper_seeds[0])
+vanilla_cfg = dataclasses.replace(profiles.shallow_variants("paper")["Vanilla"],
+                                  seed=paper_seeds[0])
 again = stored(vanilla_cfg, profiles.control_evaluation("paper"), paper_dir)
-first = next((r for r in pc.shallow.get("Vanilla", []) if report.seed_of(r) == paper_seeds[0]), None)
+first = next((r for r in pc.shallow.get("Vanilla", []) if report.seed_of(r) == paper_seeds[0]),
+             None)
 if again is not None and first is not None:
     quantities = [("clean accuracy", lambda r: f"{r.meta['clean_accuracy']:.4f}"),
                   ("PGD-40 ε50", lambda r: f"{report.eps50(r):.5f}"),
                   (f"α ({gate.name})", lambda r: f"{gate.fit(r.arrays['spectrum_0']):.4f}"),
                   ("CPU threads", lambda r: str(r.provenance.get("torch_threads"))),
-                  ("training seconds", lambda r: f"{r.meta.get('train_seconds', float('nan')):.0f}")]
-    retrain_table = Table(["quantity", "committed", "trained again"], [[q, f(first), f(again)] for q, f in quantities],
-                          caption=f"Section 4.1's Vanilla, seed {paper_seeds[0]}: committed and trained again")
+                  ("training seconds",
+                   lambda r: f"{r.meta.get('train_seconds', float('nan')):.0f}")]
+    retrain_table = Table(["quantity", "committed", "trained again"],
+                          [[q, f(first), f(again)] for q, f in quantities],
+                          caption=f"Section 4.1's Vanilla, seed {paper_seeds[0]}: committed and "
+                                  "trained again")
 else:
     retrain_table = Markdown("Vanilla has not been trained again yet.")
 retrain_table

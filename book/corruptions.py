@@ -89,9 +89,11 @@ plt.close(fig)
 # ```
 
 # %%
-results = {name: [corruption_run(dataclasses.replace(config, seed=seed), setting, results_dir, device, progress=False)
+results = {name: [corruption_run(dataclasses.replace(config, seed=seed), setting, results_dir,
+                                 device, progress=False)
                   for seed in seeds] for name, config in networks.items()}
-severity_index = setting.severities.index(3) if 3 in setting.severities else len(setting.severities) // 2
+severity_index = (setting.severities.index(3) if 3 in setting.severities
+                  else len(setting.severities) // 2)
 glue("corr-severity", setting.severities[severity_index], display=False)
 
 
@@ -101,7 +103,8 @@ def accuracy_at(runs, severity=severity_index):
 
 
 clean = {name: np.array([r.meta["clean_accuracy"] for r in runs]) for name, runs in results.items()}
-mean_acc = {name: accuracy_at(runs).mean(axis=1) for name, runs in results.items()}  # per seed: mean corruption acc.
+mean_acc = {name: accuracy_at(runs).mean(axis=1)  # per seed: mean corruption acc.
+            for name, runs in results.items()}
 drop = {name: 1 - mean_acc[name] / clean[name] for name in results}
 
 # %% [markdown]
@@ -117,8 +120,8 @@ names = list(results)
 grid = np.stack([accuracy_at(results[name]).mean(axis=0) for name in names])
 fig, ax = plt.subplots(figsize=(11, 0.32 * len(names) + 1.6))
 image = ax.imshow(100 * grid, cmap="viridis", vmin=0, vmax=100, aspect="auto")
-ax.set_xticks(range(len(setting.corruptions)), [c.replace("_", " ") for c in setting.corruptions], rotation=60,
-              ha="right", fontsize=8)
+ax.set_xticks(range(len(setting.corruptions)), [c.replace("_", " ") for c in setting.corruptions],
+              rotation=60, ha="right", fontsize=8)
 ax.set_yticks(range(len(names)), names, fontsize=7.5)
 for i in range(grid.shape[0]):
     for j in range(grid.shape[1]):
@@ -141,7 +144,8 @@ plt.close(fig)
 Table(["network", "clean (%)", "mCA (%)", "relative drop (%)", "worst corruption"],
       [[name, f"{100 * clean[name].mean():.1f}", f"{100 * mean_acc[name].mean():.1f}",
         f"{100 * drop[name].mean():.1f}",
-        setting.corruptions[int(np.argmin(accuracy_at(results[name]).mean(axis=0)))].replace("_", " ")]
+        setting.corruptions[int(np.argmin(
+            accuracy_at(results[name]).mean(axis=0)))].replace("_", " ")]
        for name in names],
       caption=f"Clean accuracy, mean corruption accuracy (mCA) and relative drop at severity "
               f"{setting.severities[severity_index]} ({profile} profile, mean over seeds)")
@@ -165,7 +169,8 @@ def family(name):
 
 
 def effects(better, worse, column):
-    """Mean, interval and verdict of accuracy(better) - accuracy(worse) under corruption ``column`` (severity 3)."""
+    ("Mean, interval and verdict of accuracy(better) - accuracy(worse) under corruption "
+     "``column`` (severity 3).")
     def term(sign, name):
         runs = results[name]
         return Term(sign, [r.arrays["accuracy"][column, severity_index] for r in runs],
@@ -180,8 +185,10 @@ def effects(better, worse, column):
 regularized = [name for name, config in networks.items()
                if config.regularizer == "spectral" or config.whiten_after is not None]
 contrasts = {name: profiles.reference_network(name, profile) for name in regularized}
-table = {name: [effects(name, base, j) for j in range(len(setting.corruptions))] for name, base in contrasts.items()}
-counts = {name: {v: sum(e[3] == v for e in row) for v in ("helps", "hurts")} for name, row in table.items()}
+table = {name: [effects(name, base, j) for j in range(len(setting.corruptions))]
+         for name, base in contrasts.items()}
+counts = {name: {v: sum(e[3] == v for e in row) for v in ("helps", "hurts")}
+          for name, row in table.items()}
 spectral = [n for n in regularized if networks[n].regularizer == "spectral"]
 glue("corr-help-total", sum(counts[n]["helps"] for n in spectral), display=False)
 glue("corr-hurt-total", sum(counts[n]["hurts"] for n in spectral), display=False)
@@ -189,28 +196,32 @@ glue("corr-cells", len(spectral) * len(setting.corruptions), display=False)
 glue("corr-seeds", len(seeds), display=False)
 mean_effect = {n: float(np.mean([e[0] for e in table[n]])) for n in regularized}
 glue("corr-mean-effect-range", Markdown(
-    f"from {100 * min(mean_effect[n] for n in spectral):+.1f} to {100 * max(mean_effect[n] for n in spectral):+.1f} "
-    "points"), display=False)
+    f"from {100 * min(mean_effect[n] for n in spectral):+.1f} "
+    f"to {100 * max(mean_effect[n] for n in spectral):+.1f} points"), display=False)
 glue("corr-verdict-words", Markdown(
-    "With one seed every verdict is \"not enough seeds\": the intervals below say how precisely the images measure "
-    "these particular networks, not whether a network trained again would agree." if len(seeds) < 2 else
-    f"Of the {len(spectral) * len(setting.corruptions)} pairs of a spectrally regularized network and a corruption, "
-    f"the regularizer helps in {sum(counts[n]['helps'] for n in spectral)} and hurts in "
+    "With one seed every verdict is \"not enough seeds\": the intervals below say how precisely "
+    "the images measure these particular networks, not whether a network trained again would "
+    "agree." if len(seeds) < 2 else
+    f"Of the {len(spectral) * len(setting.corruptions)} pairs of a spectrally regularized "
+    f"network and a corruption, the regularizer helps in "
+    f"{sum(counts[n]['helps'] for n in spectral)} and hurts in "
     f"{sum(counts[n]['hurts'] for n in spectral)}; the rest are not resolved."), display=False)
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(11, 0.32 * len(regularized) + 1.6))
 effect_grid = np.array([[e[0] for e in table[name]] for name in regularized])
 limit = max(0.05, float(np.abs(effect_grid).max()))
-image = ax.imshow(100 * effect_grid, cmap="RdBu", vmin=-100 * limit, vmax=100 * limit, aspect="auto")
+image = ax.imshow(100 * effect_grid, cmap="RdBu", vmin=-100 * limit, vmax=100 * limit,
+                  aspect="auto")
 for i, name in enumerate(regularized):
     for j, (mean, low, high, words) in enumerate(table[name]):
         excludes = np.isfinite(low) and (low > 0 or high < 0)
-        ax.text(j, i, f"{100 * mean:+.0f}" + ("*" if excludes else ""), ha="center", va="center", fontsize=6)
-ax.set_xticks(range(len(setting.corruptions)), [c.replace("_", " ") for c in setting.corruptions], rotation=60,
-              ha="right", fontsize=8)
-ax.set_yticks(range(len(regularized)), [f"{n}  − {contrasts[n].split(' ', 1)[1]}" for n in regularized],
-              fontsize=7.5)
+        ax.text(j, i, f"{100 * mean:+.0f}" + ("*" if excludes else ""), ha="center", va="center",
+                fontsize=6)
+ax.set_xticks(range(len(setting.corruptions)), [c.replace("_", " ") for c in setting.corruptions],
+              rotation=60, ha="right", fontsize=8)
+ax.set_yticks(range(len(regularized)),
+              [f"{n}  − {contrasts[n].split(' ', 1)[1]}" for n in regularized], fontsize=7.5)
 fig.colorbar(image, ax=ax, label="accuracy difference (points)", fraction=0.025)
 fig.tight_layout()
 glue("corr-effects", fig, display=False)
@@ -230,12 +241,13 @@ plt.close(fig)
 
 # %% tags=["nbval-check-output"]
 Table(["network", "against", "mean effect (points)", "helps", "hurts", "clean difference (points)"],
-      [[name, contrasts[name].split(" ", 1)[1], f"{100 * mean_effect[name]:+.1f}", str(counts[name]["helps"]),
-        str(counts[name]["hurts"]), f"{100 * (clean[name].mean() - clean[contrasts[name]].mean()):+.1f}"]
+      [[name, contrasts[name].split(" ", 1)[1], f"{100 * mean_effect[name]:+.1f}",
+        str(counts[name]["helps"]), str(counts[name]["hurts"]),
+        f"{100 * (clean[name].mean() - clean[contrasts[name]].mean()):+.1f}"]
        for name in regularized],
-      caption="Per network: the mean over corruptions of the accuracy difference to Vanilla, and in how many "
-              "corruptions the 95% interval lies above (helps) or below (hurts) zero. The clean difference shows "
-              "how much of it is plain accuracy.")
+      caption="Per network: the mean over corruptions of the accuracy difference to Vanilla, and "
+              "in how many corruptions the 95% interval lies above (helps) or below (hurts) zero. "
+              "The clean difference shows how much of it is plain accuracy.")
 
 # %% [markdown]
 # ## Fashion-MNIST
@@ -248,26 +260,29 @@ fashion = dataset_available("fashion_mnist")
 if fashion:
     fashion_variants = {name: dataclasses.replace(config, dataset="fashion_mnist")
                         for name, config in profiles.shallow_variants(profile).items()
-                        if name in ("Vanilla", "Whitened") or (config.regularizer == "spectral"
-                                                               and config.basis == "epoch" and not config.batchnorm)}
+                        if name in ("Vanilla", "Whitened")
+                        or (config.regularizer == "spectral" and config.basis == "epoch"
+                            and not config.batchnorm)}
     from onen.runs.experiments import run_seeds
 
     fashion_results = {name: run_seeds(config, setup.evaluation, seeds, results_dir, device, False)
                        for name, config in fashion_variants.items()}
     glue("corr-fashion", Markdown(
-        "It is installed on the machine that built this page: the figure below repeats section 4.1's comparison on "
-        "it, for the variants without BatchNorm and with the paper's eigenbasis."), display=False)
+        "It is installed on the machine that built this page: the figure below repeats section "
+        "4.1's comparison on it, for the variants without BatchNorm and with the paper's "
+        "eigenbasis."), display=False)
 else:
     glue("corr-fashion", Markdown(
-        "It is **not installed** on the machine that built this page, so this section shows no results; "
-        "`apt install dataset-fashion-mnist` and a rebuild add them."), display=False)
+        "It is **not installed** on the machine that built this page, so this section shows no "
+        "results; `apt install dataset-fashion-mnist` and a rebuild add them."), display=False)
 
 # %% tags=["hide-input"]
 if fashion:
     from onen.analysis import report
 
     fig = report.robustness_figure(fashion_results, attacks=("fgsm", "pgd"),
-                                   title="Fashion-MNIST, shallow net: FGSM (dashed) and PGD (solid)")
+                                   title="Fashion-MNIST, shallow net: FGSM (dashed) and PGD "
+                                         "(solid)")
     display(fig)
     plt.close(fig)
 

@@ -46,7 +46,8 @@ from onen.analysis.deep import ARCHS as archs
 from onen.analysis.plotting import use_style
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
-results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
+results_dir, seeds, device, evaluation = (setup.results_dir, setup.seeds, setup.device,
+                                          setup.evaluation)
 variants = deep.variants(profiles.all_layer_variants, profile)
 use_style()
 
@@ -61,8 +62,9 @@ use_style()
 
 # %% tags=["nbval-check-output"]
 glue("deep-all-bn-recalibrated", Markdown(
-    "In this profile BatchNorm's running statistics are recomputed from the training images at the final weights "
-    "(`recalibrate`), since a few dozen steps at momentum 0.1 leave them averaging earlier weights."
+    "In this profile BatchNorm's running statistics are recomputed from the training images at the "
+    "final weights (`recalibrate`), since a few dozen steps at momentum 0.1 leave them averaging "
+    "earlier weights."
     if variants["mlp"]["Vanilla-BN"].recalibrate else
     "BatchNorm keeps the running statistics it trained with, as in the paper."), display=False)
 print(f"profile {profile}: seeds {seeds}")
@@ -71,7 +73,8 @@ for arch, name in archs.items():
     print(f"{name}: Adam (AMSGrad) lr {c.lr}, batch {c.batch_size}, {c.epochs} epochs on "
           f"{c.train_subset or 60000} training images; Jacobian weight {c.jacobian_weight}, "
           f"{c.jacobian_projections} projection(s)")
-print(f"attacks on {evaluation.test_subset or 10000} test images; PGD {evaluation.pgd_steps} steps; eps grid {evaluation.eps_pgd}")
+print(f"attacks on {evaluation.test_subset or 10000} test images; "
+      f"PGD {evaluation.pgd_steps} steps; eps grid {evaluation.eps_pgd}")
 
 # %%
 results = deep.load(variants, setup)
@@ -100,8 +103,8 @@ plt.close(fig)
 # {doc}`reproduced` judges each claim above it as well as raw.
 
 # %% tags=["hide-input"]
-frontiers = {arch: claims.frontier(arch, results[arch]["Vanilla"], profile, setup.evaluation, setup.seeds,
-                                   setup.results_dir, setup.device) for arch in archs}
+frontiers = {arch: claims.frontier(arch, results[arch]["Vanilla"], profile, setup.evaluation,
+                                   setup.seeds, setup.results_dir, setup.device) for arch in archs}
 glue("deep-all-frontier-epochs", ", ".join(
     str(c.epochs) for c in profiles.frontier_variants("mlp", profile).values()), display=False)
 fig = deep.frontier_figure(attacked, frontiers)
@@ -138,12 +141,15 @@ for table in deep.summary_tables(results):
 # %%
 for arch in archs:
     beta, effects = deep.chosen_contrasts(results[arch], "SpecReg (all)", [
-        ("spec", "{chosen}", "Vanilla"), ("jac", "Jacobian", "Vanilla"), ("jacspec", "Jacobian", "{chosen}")])
+        ("spec", "{chosen}", "Vanilla"), ("jac", "Jacobian", "Vanilla"),
+        ("jacspec", "Jacobian", "{chosen}")])
     glue(f"deep-all-{arch}-beta", beta, display=False)
     for label, effect in effects.items():
         glue(f"deep-all-{arch}-{label}", effect.mean, display=False)
-    zero = [report.zero_crossing(r.arrays["eps_pgd"], r.arrays["acc_pgd"]) for r in results[arch]["Jacobian"]]
-    glue(f"deep-all-{arch}-jaczero", "never within the grid" if np.any(np.isnan(zero)) else f"at ε = {max(zero):g}",
+    zero = [report.zero_crossing(r.arrays["eps_pgd"], r.arrays["acc_pgd"])
+            for r in results[arch]["Jacobian"]]
+    glue(f"deep-all-{arch}-jaczero",
+         "never within the grid" if np.any(np.isnan(zero)) else f"at ε = {max(zero):g}",
          display=False)
 
 # %% [markdown]
@@ -213,13 +219,16 @@ plt.close(fig)
 # %%
 paper_results, paper_tables, paper_status = deep.paper_tables(profiles.all_layer_variants, "4.3")
 glue("deep-all-paper-status", paper_status, display=False)
-paper_flat = {f"{archs[arch]} {name}": runs for arch, by_name in paper_results.items() for name, runs in by_name.items()}
+paper_flat = {f"{archs[arch]} {name}": runs
+              for arch, by_name in paper_results.items() for name, runs in by_name.items()}
 paper_contrasts = [(f"{archs[arch]} {treated}", f"{archs[arch]} Vanilla", +1) for arch in archs
-                   for treated in [*(profiles.beta_name("SpecReg (all)", b) for b in profiles.deep_betas("paper")),
+                   for treated in [*(profiles.beta_name("SpecReg (all)", b)
+                                     for b in profiles.deep_betas("paper")),
                                    "Jacobian"]]
 paper_claims = report.claims_table(
     paper_flat, paper_contrasts,
-    caption="Section 4.3's claims at the paper's scale: PGD ε50 of the first network minus the second (pixel units)"
+    caption="Section 4.3's claims at the paper's scale: PGD ε50 of the first network minus the "
+            "second (pixel units)"
 ).table
 
 # %% tags=["nbval-check-output"]

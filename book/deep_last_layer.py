@@ -41,7 +41,8 @@ from onen.analysis.deep import ARCHS as archs
 from onen.analysis.plotting import use_style
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
-results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
+results_dir, seeds, device, evaluation = (setup.results_dir, setup.seeds, setup.device,
+                                          setup.evaluation)
 variants = deep.variants(profiles.last_layer_variants, profile)
 use_style()
 
@@ -57,13 +58,15 @@ use_style()
 
 # %% tags=["nbval-check-output"]
 glue("deep-last-whiten-block", profiles.WHITEN_BLOCK, display=False)
-glue("deep-last-betas", "{" + ", ".join(f"{b:g}" for b in profiles.deep_betas(profile)) + "}", display=False)
+glue("deep-last-betas", "{" + ", ".join(f"{b:g}" for b in profiles.deep_betas(profile)) + "}",
+     display=False)
 print(f"profile {profile}: seeds {seeds}")
 for arch, name in archs.items():
     c = variants[arch]["Vanilla"]
-    print(f"{name}: widths {c.widths}, Adam (AMSGrad) lr {c.lr}, batch {c.batch_size}, {c.epochs} epochs on "
-          f"{c.train_subset or 60000} training images")
-print(f"attacks on {evaluation.test_subset or 10000} test images; PGD {evaluation.pgd_steps} steps; eps grid {evaluation.eps_pgd}")
+    print(f"{name}: widths {c.widths}, Adam (AMSGrad) lr {c.lr}, batch {c.batch_size}, "
+          f"{c.epochs} epochs on {c.train_subset or 60000} training images")
+print(f"attacks on {evaluation.test_subset or 10000} test images; "
+      f"PGD {evaluation.pgd_steps} steps; eps grid {evaluation.eps_pgd}")
 
 # %%
 results = deep.load(variants, setup)

@@ -70,18 +70,22 @@ from onen.analysis.stats import paired_contrast
 from onen.analysis.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
-results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
+results_dir, seeds, device, evaluation = (setup.results_dir, setup.seeds, setup.device,
+                                          setup.evaluation)
 use_style()
 
 
 def load(variants):
-    return {name: run_seeds(cfg, evaluation, seeds, results_dir, device) for name, cfg in variants.items()}
+    return {name: run_seeds(cfg, evaluation, seeds, results_dir, device)
+            for name, cfg in variants.items()}
 
 
 nets = {f"shallow {name}": runs for name, runs in load(profiles.shallow_variants(profile)).items()}
 for arch in ("mlp", "cnn"):
-    nets.update({f"{arch.upper()} {name}": runs for name, runs in load(profiles.last_layer_variants(arch, profile)).items()})
-    nets.update({f"{arch.upper()} {name}": runs for name, runs in load(profiles.all_layer_variants(arch, profile)).items()})
+    nets.update({f"{arch.upper()} {name}": runs
+                 for name, runs in load(profiles.last_layer_variants(arch, profile)).items()})
+    nets.update({f"{arch.upper()} {name}": runs
+                 for name, runs in load(profiles.all_layer_variants(arch, profile)).items()})
 
 # %% [markdown]
 # ## Attack sanity
@@ -112,14 +116,15 @@ audit_settings, book_nets = profiles.audit_config(profile), profiles.book_networ
 
 
 def audit_restarts(name):
-    """Per seed, whether the audit's extra PGD starts mattered for this network; None where it was not audited."""
+    ("Per seed, whether the audit's extra PGD starts mattered for this network; None where it "
+     "was not audited.")
     found = []
     for seed in seeds:
         if name not in book_nets:
             return None
         source = dataclasses.replace(profiles.transfer_source(name, profile), seed=seed)
-        audited = stored_audit(dataclasses.replace(book_nets[name], seed=seed), audit_settings, results_dir,
-                               transfer_source=source)
+        audited = stored_audit(dataclasses.replace(book_nets[name], seed=seed), audit_settings,
+                               results_dir, transfer_source=source)
         if audited is None:
             return None
         found.append(bool(audited.meta["flags"]["restarts_matter"]))
@@ -127,18 +132,23 @@ def audit_restarts(name):
 
 
 restarts = {name: audit_restarts(name) for name in nets}
-flagged = {name for name, checks in sanity.items() if any(c.flagged for c in checks) or any(restarts[name] or [])}
-sanity_rows = [[name, f"{runs[0].provenance['config']['eval']['test_subset'] or 10000}", str(len(runs)),
+flagged = {name for name, checks in sanity.items()
+           if any(c.flagged for c in checks) or any(restarts[name] or [])}
+sanity_rows = [[name, f"{runs[0].provenance['config']['eval']['test_subset'] or 10000}",
+                str(len(runs)),
                 "; ".join(sorted({p for c in sanity[name] for p in c.problems})) or "ok",
-                "not audited" if restarts[name] is None else "restarts matter" if any(restarts[name]) else "ok",
+                "not audited" if restarts[name] is None else
+                "restarts matter" if any(restarts[name]) else "ok",
                 "yes" if any(c.fgsm_rises for c in sanity[name]) else ""]
                for name, runs in nets.items()]
-glue("reproduced-fgsm-rises", sum(any(c.fgsm_rises for c in checks) for checks in sanity.values()), display=False)
+glue("reproduced-fgsm-rises", sum(any(c.fgsm_rises for c in checks) for checks in sanity.values()),
+     display=False)
 glue("reproduced-flagged", len(flagged), display=False)
 glue("reproduced-nets", len(nets), display=False)
 
 # %% tags=["nbval-check-output"]
-Table(["network", "attacked images", "seeds", "curve checks", "audit: restarts", "FGSM alone rises"], sanity_rows,
+Table(["network", "attacked images", "seeds", "curve checks", "audit: restarts",
+       "FGSM alone rises"], sanity_rows,
       caption=f"Attack sanity of every network in the book ({profile} profile)")
 
 # %% [markdown]
@@ -166,12 +176,15 @@ def gate(names):
 
 BOOTSTRAP = 400
 frontier_by_arch = claims.frontiers(nets, profile, evaluation, seeds, results_dir, device)
-judged = claims.judge(claims.book_claims(nets, profile), nets, frontier_by_arch, gate, n_boot=BOOTSTRAP)
+judged = claims.judge(claims.book_claims(nets, profile), nets, frontier_by_arch, gate,
+                      n_boot=BOOTSTRAP)
 rows = claims.rows(judged)
-effects = [(f"{j.claim.claim}\n({j.claim.setting})", j.raw.mean, j.raw.low, j.raw.high, j.claim.sign)
+effects = [(f"{j.claim.claim}\n({j.claim.setting})", j.raw.mean, j.raw.low, j.raw.high,
+            j.claim.sign)
            for j in judged]
 glue("reproduced-frontier-epochs", "; ".join(
-    f"{prefix}: {', '.join(str(c.epochs) for c in profiles.frontier_variants(arch, profile).values())}"
+    f"{prefix}: "
+    f"{', '.join(str(c.epochs) for c in profiles.frontier_variants(arch, profile).values())}"
     for arch, prefix in claims.PREFIXES.items()), display=False)
 
 # %% [markdown]
@@ -188,10 +201,10 @@ glue("reproduced-frontier-epochs", "; ".join(
 # robustness it is used to test.
 
 # %% tags=["nbval-check-output"]
-Table(["claim", "setting", "claimed sign", "effect on ε50", "95% interval", "image SE", "seeds", "verdict",
-       "above the frontier [95%]", "verdict above the frontier"], rows,
-      caption=f"The paper's claims ({profile} profile). Image SE: paired bootstrap standard error over the attacked "
-              f"test images ({BOOTSTRAP} resamples).")
+Table(["claim", "setting", "claimed sign", "effect on ε50", "95% interval", "image SE", "seeds",
+       "verdict", "above the frontier [95%]", "verdict above the frontier"], rows,
+      caption=f"The paper's claims ({profile} profile). Image SE: paired bootstrap standard error "
+              f"over the attacked test images ({BOOTSTRAP} resamples).")
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(effects) + 1.2))
@@ -209,8 +222,9 @@ fig.tight_layout()
 glue("reproduced-effects", fig, display=False)
 plt.close(fig)
 glue("reproduced-verdicts", Markdown(", ".join(
-    f"{sum(r[7].startswith(v) for r in rows)} {v}" for v in ("reproduced", "contradicted", "not resolved",
-                                                               "not enough seeds", "not tested"))), display=False)
+    f"{sum(r[7].startswith(v) for r in rows)} {v}"
+    for v in ("reproduced", "contradicted", "not resolved", "not enough seeds", "not tested"))),
+     display=False)
 
 # %% [markdown]
 # ```{glue:figure} reproduced-effects
@@ -231,15 +245,16 @@ glue("reproduced-verdicts", Markdown(", ".join(
 # 4.2 and 4.3 at that scale are in {ref}`sec-deep-last-paper` and {ref}`sec-deep-all-paper`.
 
 # %%
-paper_found, paper_status = stored_seeds(profiles.shallow_variants("paper"), profiles.evaluation("paper"),
-                                         profiles.seeds("paper"), str(profiles.committed_results("paper")))
+paper_found, paper_status = stored_seeds(profiles.shallow_variants("paper"),
+                                         profiles.evaluation("paper"), profiles.seeds("paper"),
+                                         str(profiles.committed_results("paper")))
 glue("reproduced-paper-done", sum(len(runs) for runs in paper_found.values()), display=False)
 glue("reproduced-paper-total", len(paper_status) * len(profiles.seeds("paper")), display=False)
 
 # %% tags=["nbval-check-output"]
 report.claims_table(paper_found, profiles.shallow_claims("paper"),
-                    caption="Section 4.1's claims at the paper's scale: PGD ε50 of the first network minus the second "
-                            "(pixel units)").table
+                    caption="Section 4.1's claims at the paper's scale: PGD ε50 of the first "
+                            "network minus the second (pixel units)").table
 
 # %% [markdown]
 # ## With the spectrum under control
@@ -264,11 +279,13 @@ near_vanilla_name, near_name = profiles.nearest_pair("paper")
 near_effect = paper_control.effects.get(near_name)
 glue("reproduced-nearest-effect", "not computed" if near_effect is None else
      f"{near_effect[0].text()} ({near_effect[0].n_seeds} seeds)", display=False)
-penalized = [t for t, _, _ in profiles.shallow_claims("paper") if t != "Whitened" and t in paper_control.passes]
+penalized = [t for t, _, _ in profiles.shallow_claims("paper")
+             if t != "Whitened" and t in paper_control.passes]
 passing = [t for t in penalized if paper_control.passes[t]]
 glue("reproduced-penalized-passing", f"{len(passing)} of {len(penalized)}"
      + (f" ({', '.join(passing)})" if passing else ""), display=False)
-paper_control.table if paper_control.table is not None else Markdown("Vanilla's frontier is not computed yet.")
+paper_control.table if paper_control.table is not None else \
+    Markdown("Vanilla's frontier is not computed yet.")
 
 # %% [markdown]
 # Which profile produced the rest of this page:
