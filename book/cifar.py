@@ -30,60 +30,30 @@ device = "auto"
 seeds = None
 results_dir = None  # None: results/<profile>
 
-# %%
-import dataclasses
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown
 from myst_nb import glue
 
-from onen.analysis import profiles
-from onen.analysis import report
-from onen.robustness.audit import audit_run
-from onen.cifar import CLASSES
-from onen.robustness.cifar_c import corrupt, corruption_run
+from onen.analysis import cifar_report, profiles, report
+from onen.analysis.plotting import use_style
 from onen.runs.experiments import dataset, run_seeds
-from onen.analysis.plotting import colours, use_style
-from onen.analysis.stats import t_interval
-from onen.analysis.tables import Table
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seeds, device = setup.results_dir, setup.seeds, setup.device
-settings = profiles.cifar_settings(profile)
 variants = profiles.cifar_variants(profile)
 evaluation = profiles.cifar_evaluation(profile)
 audit = profiles.cifar_audit(profile)
 corruption = profiles.cifar_corruption_config(profile)
 base = variants["Vanilla"]
 use_style()
-glue("cifar-profile", profile, display=False)
-glue("cifar-source", Markdown(
-    "The images here are **torchvision's original CIFAR-10**" if base.cifar_source == "torchvision" else
-    "The images here are the **JPEG copy** of CIFAR-10, the offline fallback"), display=False)
-glue("cifar-source-short", "torchvision's original" if base.cifar_source == "torchvision" else
-     "the JPEG (quality 75) copy", display=False)
-glue("cifar-channels", "/".join(str(c) for c in base.channels), display=False)
-glue("cifar-widths", ", ".join(str(w) for w in base.widths), display=False)
-glue("cifar-train-images", base.train_subset or 50000, display=False)
-glue("cifar-epochs", base.epochs, display=False)
-glue("cifar-batch", base.batch_size, display=False)
-glue("cifar-lr", f"{base.lr:g}", display=False)
-glue("cifar-seeds", len(seeds), display=False)
-glue("cifar-attack-images", evaluation.test_subset or 10000, display=False)
-glue("cifar-pgd-steps", evaluation.pgd_steps, display=False)
-glue("cifar-track-every", variants["SpecReg (all)"].track_every, display=False)
-glue("cifar-track-momentum", variants["SpecReg (all)"].track_momentum, display=False)
-glue("cifar-audit-images", audit.n_images, display=False)
-glue("cifar-audit-eps", f"{255 * max(audit.eps):g}/255", display=False)
-glue("cifar-corr-images", corruption.test_subset or 10000, display=False)
-glue("cifar-corr-severities", ", ".join(str(s) for s in corruption.severities), display=False)
-glue("cifar-scale", Markdown(
-    "This is the **quick** profile: a network with an eighth of the authors' channels, trained for a few epochs on a "
-    "subset, so that the chapter runs on a laptop CPU in minutes. Its numbers show that the pipeline works and how "
-    "large its uncertainties are, not what the paper's network does; the paper profile trains the authors' network "
-    "on all 50000 images (on a GPU)." if profile == "quick" else
-    "This is the **paper** profile: the authors' network on all 50000 training images."), display=False)
+
+# %% tags=["remove-cell"]
+values = cifar_report.setting_values(profile, variants, evaluation, audit, corruption, seeds)
+for key, value in values.items():
+    glue(key, value, display=False)
+for key, words in cifar_report.setting_words(profile, base).items():
+    glue(key, Markdown(words), display=False)
 
 # %% [markdown]
 # ## Set-up
@@ -117,42 +87,17 @@ glue("cifar-scale", Markdown(
 # at the smallest radii one step reaches the edge of the ball and PGD is an iterated FGSM that can still move between
 # corners. Every robustness number below stands next to the clean accuracy of the same network on the same images.
 
-# %% tags=["nbval-check-output"]
-Table(["setting", "value"],
-      [["training images", str(base.train_subset or 50000)], ["test images (clean accuracy)", "10000"],
-       ["test images (FGSM, PGD, noise)", str(evaluation.test_subset or 10000)],
-       ["channels per block", "/".join(str(c) for c in base.channels)],
-       ["block widths (flattened)", ", ".join(str(w) for w in base.widths)],
-       ["epochs, batch, learning rate", f"{base.epochs}, {base.batch_size}, {base.lr:g}"],
-       ["eigenbasis images", str(base.eigen_subset or base.train_subset or 50000)],
-       ["PGD steps", str(evaluation.pgd_steps)], ["spectrum images (test)", str(evaluation.spectrum_subset or 10000)],
-       ["seeds", ", ".join(str(s) for s in seeds)]],
-      caption=f"Settings of the {profile} profile (onen.analysis.profiles.cifar_settings)")
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+cifar_report.settings_table(base, evaluation, seeds, profile)
 
 # %% [markdown]
 # {numref}`fig-cifar-examples` shows test images, clean and under the corruptions of the last section.
 
 # %% tags=["hide-input"]
 test = dataset("cifar10", "test", "cpu", source=base.cifar_source)
-examples = test.subset(corruption.test_subset, seed=0)
-picks = [int(np.flatnonzero(examples.labels.numpy() == c)[0]) for c in range(4)]
-images = examples.images[picks]
-rows = [("clean", images)] + [(name, corrupt(images, name, severity=corruption.severities[-1], seed=corruption.seed))
-                              for name in corruption.corruptions]
-fig, axes = plt.subplots(len(picks), len(rows), figsize=(1.45 * len(rows), 1.55 * len(picks)))
-for j, (name, batch) in enumerate(rows):
-    for i in range(len(picks)):
-        axes[i, j].imshow(batch[i].permute(1, 2, 0).numpy(), interpolation="nearest")
-        axes[i, j].set_xticks([])
-        axes[i, j].set_yticks([])
-        if i == 0:
-            axes[i, j].set_title(name.replace("_", " "), fontsize=8)
-        if j == 0:
-            axes[i, j].set_ylabel(CLASSES[int(examples.labels[picks[i]])], fontsize=8)
-fig.tight_layout()
+fig = cifar_report.examples_figure(test.subset(corruption.test_subset, seed=0), corruption)
 glue("cifar-examples", fig, display=False)
 plt.close(fig)
-glue("cifar-top-severity", corruption.severities[-1], display=False)
 
 # %% [markdown]
 # ```{glue:figure} cifar-examples
@@ -162,47 +107,16 @@ glue("cifar-top-severity", corruption.severities[-1], display=False)
 # severity {glue:text}`cifar-top-severity`.
 # ```
 
-# %%
+# %% tags=["hide-input"]
 results = {name: run_seeds(config, evaluation, seeds, results_dir, device, progress=False)
            for name, config in variants.items()}
-names = list(results)
-colour_of = colours(names)
-eps = results["Vanilla"][0].arrays["eps_pgd"]
-eps_steps = np.rint(255 * eps).astype(int)
 
-
-def summary(values, digits=1, scale=100):
-    """'mean' with one seed, 'mean [low, high]' (95% t-interval over seeds) with more."""
-    values = scale * np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return f"{values.mean():.{digits}f}"
-    mean, low, high = t_interval(values)
-    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
-
-
-clean = {name: np.array([r.meta["clean_accuracy"] for r in runs]) for name, runs in results.items()}
-clean_attacked = {name: np.array([r.meta["clean_accuracy_attacked"] for r in runs]) for name, runs in results.items()}
-
-
-def at_eps(name, attack, k):
-    """Per-seed accuracy under ``attack`` at eps = k/255."""
-    return np.array([r.arrays[f"acc_{attack}"][int(np.flatnonzero(np.rint(255 * r.arrays[f"eps_{attack}"]) == k)[0])]
-                     for r in results[name]])
-
-
-for name, key in (("Vanilla", "vanilla"), ("SpecReg (all)", "specreg"), ("Jacobian", "jacobian")):
-    glue(f"cifar-clean-{key}", summary(clean[name]), display=False)
-    glue(f"cifar-pgd2-{key}", summary(at_eps(name, "pgd", 2)), display=False)
-    glue(f"cifar-pgd8-{key}", summary(at_eps(name, "pgd", 8)), display=False)
-    glue(f"cifar-fgsm2-{key}", summary(at_eps(name, "fgsm", 2)), display=False)
-n_attacked = evaluation.test_subset or 10000
-p_attacked = float(clean_attacked["Vanilla"].mean())
-half_width = 100 * 1.96 * np.sqrt(p_attacked * (1 - p_attacked) / n_attacked)  # binomial, at Vanilla's accuracy
-glue("cifar-interval-words", Markdown(
-    "With one seed there is **not enough seeds** for an interval over training runs: each number is one network, "
-    f"and on {n_attacked} attacked images its test-image error alone is about ±{half_width:.0f} points (95%, "
-    f"binomial at {100 * p_attacked:.0f}% accuracy)." if len(seeds) < 2 else
-    f"Brackets give 95% Student-t intervals over the {len(seeds)} seeds."), display=False)
+# %% tags=["remove-cell"]
+for key, value in cifar_report.result_values(results).items():
+    glue(key, value, display=False)
+words = cifar_report.interval_words(results, evaluation.test_subset or 10000, len(seeds))
+glue("cifar-interval-words", Markdown(words), display=False)
+glue("cifar-effect-words", Markdown(cifar_report.effect_words(results)), display=False)
 
 # %% [markdown]
 # ## Clean and adversarial accuracy
@@ -210,39 +124,11 @@ glue("cifar-interval-words", Markdown(
 # The table gives each network's clean accuracy on the whole test set and on the attacked images, then its accuracy
 # under FGSM and PGD at each radius and under Gaussian noise, in percent. {glue:md}`cifar-interval-words`
 
-# %% tags=["nbval-check-output"]
-attack_columns = [(a, k) for a in ("fgsm", "pgd") for k in eps_steps if k > 0]
-sigmas = results["Vanilla"][0].arrays["eps_noise"]
-Table(["network", "clean (10000)", f"clean ({evaluation.test_subset or 10000})",
-       *(f"{a.upper()} {k}/255" for a, k in attack_columns), *(f"noise σ={s:g}" for s in sigmas if s > 0)],
-      [[name, summary(clean[name]), summary(clean_attacked[name]),
-        *(summary(at_eps(name, a, k)) for a, k in attack_columns),
-        *(summary([r.arrays["acc_noise"][j] for r in results[name]]) for j, s in enumerate(sigmas) if s > 0)]
-       for name in names],
-      caption=f"Accuracy (%) of the CIFAR-10 networks, {profile} profile: clean, under FGSM and PGD at eps = k/255, "
-              f"and under Gaussian noise of standard deviation σ (pixels in [0, 1])")
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+cifar_report.accuracy_table(results, evaluation.test_subset or 10000, profile)
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.9))
-for name in names:
-    for attack, style in (("fgsm", "--"), ("pgd", "-")):
-        mean, spread = (np.mean(np.stack([r.arrays[f"acc_{attack}"] for r in results[name]]), axis=0),
-                        np.std(np.stack([r.arrays[f"acc_{attack}"] for r in results[name]]), axis=0))
-        axes[0].plot(eps_steps, 100 * mean, style, marker="o", ms=3, color=colour_of[name],
-                     label=f"{name} ({attack.upper()})")
-        if len(seeds) > 1:
-            axes[0].fill_between(eps_steps, 100 * (mean - spread), 100 * (mean + spread), color=colour_of[name],
-                                 alpha=0.15)
-    noise = np.stack([r.arrays["acc_noise"] for r in results[name]])
-    axes[1].plot(sigmas, 100 * noise.mean(0), "-", marker="o", ms=3, color=colour_of[name], label=name)
-axes[0].set_xscale("symlog", linthresh=1)
-axes[0].set_xticks(eps_steps, [str(k) for k in eps_steps])
-axes[0].set_xlabel(r"$\epsilon \times 255$ ($L_\infty$, grey levels)")
-axes[1].set_xlabel(r"Gaussian noise $\sigma$ (pixels in [0, 1])")
-for ax in axes:
-    ax.set_ylabel("accuracy (%)")
-    ax.legend(fontsize=7)
-fig.tight_layout()
+fig = cifar_report.robustness_figure(results)
 glue("cifar-robustness", fig, display=False)
 plt.close(fig)
 
@@ -261,35 +147,6 @@ plt.close(fig)
 # $8/255$, {glue:text}`cifar-pgd8-vanilla`%, {glue:text}`cifar-pgd8-specreg`% and {glue:text}`cifar-pgd8-jacobian`%.
 # {glue:md}`cifar-effect-words`
 
-# %%
-effects = {name: report.paired_effect(results, name, "Vanilla", "pgd") for name in ("SpecReg (all)", "Jacobian")}
-
-
-def shift(name):
-    """An eps50 difference against Vanilla in grey levels with the verdict of the chapter "What reproduced", gated
-    on the spectrum as there: a claim about a 1/n code is not tested on blocks that have not reached 1/n."""
-    contrast = effects[name]
-    if not np.isfinite(contrast.mean):
-        return "undefined (a PGD curve never falls to half of its clean accuracy)"
-    missed = [t for t in report.target_scores(results[name]) if not t.reached]
-    verdict = contrast.verdict(+1) if not missed else (
-        "not tested: spectrum not reached, α = " + " / ".join(f"{t.fitted_alpha:.2f}" for t in missed))
-    return f"{255 * contrast.mean:+.2f}/255 (verdict: {verdict})"
-
-
-clean_gap = {name: 100 * float(clean[name].mean() - clean["Vanilla"].mean()) for name in effects}
-glue("cifar-effect-words", Markdown(
-    "In ε50, the radius at which PGD leaves half of the clean accuracy (the summary of the chapter "
-    f"\"What reproduced\"), SpecReg differs from Vanilla by {shift('SpecReg (all)')} at a clean-accuracy "
-    f"difference of {clean_gap['SpecReg (all)']:+.1f} points, and Jacobian by {shift('Jacobian')} at "
-    f"{clean_gap['Jacobian']:+.1f} points clean. A network that is less accurate "
-    "clean also has less to lose, so the two differences are read together." + (
-        " **SpecReg's network is at chance level clean** (10 classes): its penalty grew during training "
-        "(training figure of the next section) and outweighed the cross-entropy, so the network gave up classifying. Its "
-        "accuracy under attack is then chance, not robustness, and it says nothing about a 1/n code; at this "
-        "scale the spectral penalty with these settings does not train." if clean["SpecReg (all)"].mean() < 0.15
-        else "")), display=False)
-
 # %% [markdown]
 # ## Spectra of the three blocks
 #
@@ -300,8 +157,8 @@ glue("cifar-effect-words", Markdown(
 
 # %% tags=["hide-input"]
 ranks = tuple(base.fit_ranks)
-fig = report.spectra_figure(results, [0, 1, 2], [f"block {l + 1} ({w} units)" for l, w in enumerate(base.widths)],
-                            ranks=ranks)
+block_names = [f"block {l + 1} ({w} units)" for l, w in enumerate(base.widths)]
+fig = report.spectra_figure(results, [0, 1, 2], block_names, ranks=ranks)
 glue("cifar-spectra", fig, display=False)
 plt.close(fig)
 
@@ -313,17 +170,17 @@ plt.close(fig)
 # The legend gives each network's fitted exponent.
 # ```
 
-# %% tags=["nbval-check-output"]
-report.summary_table(results, layers=(0, 1, 2), ranks=ranks,
-                     caption=f"Clean accuracy, robustness scores (mean accuracy over the nonzero radii, fractions) and "
-                             f"the spectrum of each block, {profile} profile")
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+caption = (f"Clean accuracy, robustness scores (mean accuracy over the nonzero radii, fractions) and the "
+           f"spectrum of each block, {profile} profile")
+report.summary_table(results, layers=(0, 1, 2), ranks=ranks, caption=caption)
 
-# %%
+# %% tags=["remove-cell"]
 targets = report.target_scores(results["SpecReg (all)"])
+vanilla_alphas = [report.layer_alphas(results["Vanilla"], l, ranks).mean() for l in range(3)]
 glue("cifar-reached", sum(t.reached for t in targets), display=False)
 glue("cifar-alphas-specreg", ", ".join(f"{t.fitted_alpha:.2f}" for t in targets), display=False)
-glue("cifar-alphas-vanilla", ", ".join(f"{np.mean(report.layer_alphas(results['Vanilla'], l, ranks)):.2f}"
-                                       for l in range(3)), display=False)
+glue("cifar-alphas-vanilla", ", ".join(f"{a:.2f}" for a in vanilla_alphas), display=False)
 
 # %% [markdown]
 # SpecReg's blocks have fitted exponents {glue:text}`cifar-alphas-specreg` over their penalized ranks (target 1);
@@ -331,18 +188,7 @@ glue("cifar-alphas-vanilla", ", ".join(f"{np.mean(report.layer_alphas(results['V
 # training went: the cross-entropy and the penalty per epoch.
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-for name in names:
-    history = results[name][0].meta["history"]
-    epochs = np.arange(1, len(history["cross_entropy"]) + 1)
-    axes[0].plot(epochs, history["cross_entropy"], marker="o", ms=3, color=colour_of[name], label=name)
-    axes[1].plot(epochs, history["penalty"], marker="o", ms=3, color=colour_of[name], label=name)
-axes[0].set_ylabel("training cross-entropy")
-axes[1].set_ylabel("penalty (as weighted in the loss)")
-for ax in axes:
-    ax.set_xlabel("epoch")
-    ax.legend(fontsize=7)
-fig.tight_layout()
+fig = cifar_report.training_figure(results)
 glue("cifar-training", fig, display=False)
 plt.close(fig)
 
@@ -365,33 +211,13 @@ plt.close(fig)
 # every gradient attack, and PGD restarts gaining more than noise. The third, accuracy not reaching zero at the largest
 # radius, needs a grid that extends to large radii, which a one-radius audit does not have, so it is left out.
 
-# %%
-audits = {name: [audit_run(dataclasses.replace(config, seed=seed), audit, results_dir, device, progress=False)
-                 for seed in seeds] for name, config in variants.items()}
-column = len(audit.eps) - 1
-attacks = [a for a in ("pgd", "pgd_restarts", "apgd_ce", "apgd_t", "square", "worst") if a in audits["Vanilla"][0].arrays]
-# the two checks that a single radius supports; "not_zero_at_largest_eps" asks for a grid that reaches large radii
-checks = ("black_box_beats_white_box", "restarts_matter")
-flagged = {name: sorted({f for r in runs for f, on in r.meta["flags"].items() if on and f in checks})
-           for name, runs in audits.items()}
-glue("cifar-audit-worst-vanilla", summary([r.arrays["worst"][column] for r in audits["Vanilla"]]), display=False)
-glue("cifar-audit-worst-specreg", summary([r.arrays["worst"][column] for r in audits["SpecReg (all)"]]), display=False)
-p_audit = float(np.mean([r.meta["clean_accuracy"] for r in audits["Vanilla"]]))
-glue("cifar-audit-half-width", f"{100 * 1.96 * np.sqrt(p_audit * (1 - p_audit) / audit.n_images):.0f}",
-     display=False)
-glue("cifar-audit-flags", Markdown(
-    "Neither masking check (a black-box attack beating the white-box ones, restarts gaining beyond noise) fires for "
-    "any network." if not any(flagged.values()) else
-    "Masking checks fire for " + "; ".join(f"{n}: {', '.join(f)}" for n, f in flagged.items() if f) + "."),
-    display=False)
+# %% tags=["hide-input"]
+audits = cifar_report.audit_runs(variants, audit, seeds, results_dir, device)
+for key, value in cifar_report.audit_values(audits, audit).items():
+    glue(key, Markdown(value) if key == "cifar-audit-flags" else value, display=False)
 
-# %% tags=["nbval-check-output"]
-Table(["network", "clean", *(a.replace("_", " ") for a in attacks), "masking flags"],
-      [[name, summary([r.meta["clean_accuracy"] for r in runs]),
-        *(summary([r.arrays[a][column] for r in runs]) for a in attacks), ", ".join(flagged[name]) or "none"]
-       for name, runs in audits.items()],
-      caption=f"Accuracy (%) on {audit.n_images} test images at eps = {255 * max(audit.eps):g}/255 under each attack "
-              f"of the audit; clean on the same images")
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+cifar_report.audit_table(audits, audit)
 
 # %% [markdown]
 # Under the worst case of all attacks Vanilla keeps {glue:text}`cifar-audit-worst-vanilla`% and SpecReg
@@ -406,34 +232,17 @@ Table(["network", "clean", *(a.replace("_", " ") for a in attacks), "masking fla
 # {glue:text}`cifar-corr-severities`. Every corruption is drawn from one fixed seed, so all networks see the same
 # images. Since the images are already JPEG at quality 75, the mildest JPEG levels (quality 80 and 65) change little.
 
-# %%
-corrupted = {name: [corruption_run(dataclasses.replace(config, seed=seed), corruption, results_dir, device,
-                                   progress=False) for seed in seeds] for name, config in variants.items()}
-mean_corrupted = {name: np.array([r.arrays["accuracy"].mean() for r in runs]) for name, runs in corrupted.items()}
-glue("cifar-mca-vanilla", summary(mean_corrupted["Vanilla"]), display=False)
-glue("cifar-mca-specreg", summary(mean_corrupted["SpecReg (all)"]), display=False)
-glue("cifar-mca-jacobian", summary(mean_corrupted["Jacobian"]), display=False)
+# %% tags=["hide-input"]
+corrupted = cifar_report.corruption_runs(variants, corruption, seeds, results_dir, device)
+mca = cifar_report.mean_corruption_accuracy(corrupted)
+for name, key in cifar_report.KEYS.items():
+    glue(f"cifar-mca-{key}", cifar_report.interval_cell(mca[name]), display=False)
 
-# %% tags=["nbval-check-output"]
-Table(["network", "clean", *(c.replace("_", " ") for c in corruption.corruptions), "mean (mCA)"],
-      [[name, summary([r.meta["clean_accuracy"] for r in runs]),
-        *(summary([r.arrays["accuracy"][j].mean() for r in runs]) for j in range(len(corruption.corruptions))),
-        summary(mean_corrupted[name])] for name, runs in corrupted.items()],
-      caption=f"Accuracy (%) under each corruption, mean over severities {', '.join(map(str, corruption.severities))}, "
-              f"on {corruption.test_subset or 10000} test images; clean on the same images")
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+cifar_report.corruption_table(corrupted, corruption)
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, len(corruption.corruptions), figsize=(2.5 * len(corruption.corruptions), 2.8),
-                         sharey=True)
-for ax, (j, name) in zip(axes, enumerate(corruption.corruptions)):
-    for network, runs in corrupted.items():
-        curve = np.mean([np.concatenate([[r.meta["clean_accuracy"]], r.arrays["accuracy"][j]]) for r in runs], axis=0)
-        ax.plot([0, *corruption.severities], 100 * curve, marker="o", ms=3, color=colour_of[network], label=network)
-    ax.set_title(name.replace("_", " "), fontsize=9)
-    ax.set_xlabel("severity")
-axes[0].set_ylabel("accuracy (%)")
-axes[0].legend(fontsize=7)
-fig.tight_layout()
+fig = cifar_report.corruption_figure(corrupted, corruption)
 glue("cifar-corruptions", fig, display=False)
 plt.close(fig)
 
