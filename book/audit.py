@@ -32,30 +32,26 @@ device = "auto"
 seeds = None
 results_dir = None  # None: results/<profile>
 
-# %%
-import dataclasses
-import inspect
-import math
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
-from matplotlib.colors import ListedColormap
 from myst_nb import glue
 
-from onen.analysis import profiles
-from onen.robustness.audit import audit_run, masking_flags
-from onen.analysis.plotting import PALETTE, use_style
-from onen.analysis.stats import outcome_term, paired_contrast
-from onen.analysis.tables import Table
+from onen.analysis import audit_effects, audit_figures, audit_report, profiles
+from onen.analysis.plotting import use_style
 
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
-results_dir, seeds, device, evaluation = setup.results_dir, setup.seeds, setup.device, setup.evaluation
+results_dir, seeds, device, evaluation = (setup.results_dir, setup.seeds, setup.device,
+                                          setup.evaluation)
 audit = profiles.audit_config(profile)
 networks = profiles.book_networks(profile)
-families = {"shallow": "shallow", "MLP": "MLP 3x1000", "CNN": "CNN"}
-betas = profiles.deep_betas(profile)
+eps = np.asarray(audit.eps)
 use_style()
+
+# %% tags=["remove-cell"]
+for key, value in audit_report.setting_values(audit, evaluation, len(networks), len(seeds)).items():
+    glue(key, value, display=False)
 
 # %% [markdown]
 # ## The attacks
@@ -92,42 +88,8 @@ use_style()
 # for every network of the book, and the cost of an attack is its budget times the share of images it has not yet
 # broken, so the budgets are smaller:
 
-# %% tags=["nbval-check-output"]
-flag_defaults = {k: p.default for k, p in inspect.signature(masking_flags).parameters.items()
-                 if p.default is not inspect.Parameter.empty}
-budget_rows = [
-    ["PGD-1", f"{audit.pgd_steps} steps of {audit.pgd_step_size:g}, 1 random start", "(not in AutoAttack)"],
-    [f"PGD-{audit.restarts}", f"{audit.pgd_steps} steps of {audit.pgd_step_size:g}, {audit.restarts} random starts",
-     "(not in AutoAttack)"],
-    ["APGD-CE", f"{audit.apgd_steps} iterations, 1 restart", "100 iterations, 1 restart"],
-    ["APGD-T", f"{audit.apgd_steps} iterations, {audit.apgd_t_targets} target class(es)",
-     "100 iterations, 9 target classes"],
-    ["Square", f"{audit.square_queries} queries, 1 restart", "5000 queries, 1 restart"],
-    ["Transfer", f"PGD on Vanilla: {audit.pgd_steps} steps of {audit.pgd_step_size:g}, "
-                 f"{audit.transfer_restarts} start(s)", "(not in AutoAttack)"],
-]
-glue("audit-n-images", f"{audit.n_images}", display=False)
-glue("audit-eps", ", ".join(f"{e:g}" for e in audit.eps), display=False)
-glue("audit-eps-max", f"{audit.eps[-1]:g}", display=False)
-glue("audit-pgd-steps", f"{audit.pgd_steps}", display=False)
-glue("audit-pgd-step", f"{audit.pgd_step_size:g}", display=False)
-glue("audit-eval-steps", f"{evaluation.pgd_steps}", display=False)
-glue("audit-restarts", f"{audit.restarts}", display=False)
-glue("audit-apgd-steps", f"{audit.apgd_steps}", display=False)
-glue("audit-apgd-targets", f"{audit.apgd_t_targets}", display=False)
-glue("audit-square-queries", f"{audit.square_queries}", display=False)
-glue("audit-binomial-se", f"{100 * math.sqrt(0.25 / audit.n_images):.1f}", display=False)
-glue("audit-z", f"{flag_defaults['z']:g}", display=False)
-glue("audit-restart-gap", f"{100 * flag_defaults['restart_gap']:g}", display=False)
-glue("audit-zero-level", f"{100 * flag_defaults['zero_level']:g}", display=False)
-zero_threshold = flag_defaults["zero_level"] + flag_defaults["z"] * math.sqrt(
-    flag_defaults["zero_level"] * (1 - flag_defaults["zero_level"]) / audit.n_images)
-glue("audit-zero-threshold", f"{100 * zero_threshold:.1f}", display=False)
-glue("audit-n-networks", f"{len(networks)}", display=False)
-glue("audit-n-seeds", f"{len(seeds)}", display=False)
-Table(["attack", "this audit", "AutoAttack (standard)"], budget_rows,
-      caption=f"Attack budgets of the {profile} profile's audit ({audit.n_images} images, eps "
-              f"{', '.join(f'{e:g}' for e in audit.eps)}, attack seed {audit.seed})")
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+audit_report.budget_table(audit, profile)
 
 # %% [markdown]
 # APGD's step-size schedule is defined by fractions of its budget, so {glue:text}`audit-apgd-steps` iterations are a
@@ -169,78 +131,21 @@ Table(["attack", "this audit", "AutoAttack (standard)"], budget_rows,
 
 # %% [markdown]
 # ## The audit
+#
+# Every network of {doc}`shallow`, {doc}`deep_last_layer` and {doc}`deep_all_layers` is attacked in every seed of
+# the profile, on the same test images; the table lists them with their clean accuracy on those images.
 
-# %%
-def vanilla_name(name):
-    return name.split(" ", 1)[0] + " Vanilla"
+# %% tags=["hide-input"]
+audits = audit_report.audit_runs(networks, audit, seeds, results_dir, device, profile)
 
-
-audits = {}
-for name, config in networks.items():
-    audits[name] = []
-    for seed in seeds:
-        source = dataclasses.replace(profiles.transfer_source(name, profile), seed=seed)
-        audits[name].append(audit_run(dataclasses.replace(config, seed=seed), audit, results_dir, device,
-                                      transfer_source=None if name == vanilla_name(name) else source,
-                                      progress=False))
-
-ATTACK_NAMES = {"pgd": "PGD-1", "pgd_restarts": f"PGD-{audit.restarts}", "apgd_ce": "APGD-CE", "apgd_t": "APGD-T",
-                "square": "Square", "transfer": "transfer", "worst": "worst case"}
-eps = np.asarray(audit.eps)
-
-
-def correct(run, attack):
-    """Per-image outcomes [n_eps, N] of one audit: robust under ``attack``. The worst case ("worst") is the
-    per-image minimum over every attack run on the network, the transfer attack included."""
-    return run.arrays[f"correct_{attack}"]
-
-
-def accuracy(runs, attack):
-    """Accuracy curve [n_eps], mean over seeds (None if the attack was not run on these networks)."""
-    if f"correct_{attack}" not in runs[0].arrays and attack != "worst":
-        return None
-    return np.mean([correct(r, attack).mean(axis=1) for r in runs], axis=0)
-
-
-def family_of(name):
-    return name.split(" ", 1)[0]
-
-
-by_family = {f: [n for n in networks if family_of(n) == f] for f in families}
-
-# %% tags=["nbval-check-output"]
-print(f"profile {profile}: {len(networks)} networks x {len(seeds)} seed(s) {seeds}, "
-      f"{audit.n_images} images each")
-for family, names in by_family.items():
-    print(f"{families[family]}: " + ", ".join(
-        f"{n.split(' ', 1)[1]} ({100 * np.mean([r.meta['clean_accuracy'] for r in audits[n]]):.1f}% clean)"
-        for n in names))
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+audit_report.networks_table(audits, audit.n_images, profile)
 
 # %% [markdown]
 # ## Accuracy under the strongest attack
 
 # %% tags=["hide-input"]
-def style_of(names):
-    """A colour per network (the book's palette) and, beyond its eight colours, a marker to tell repeats apart."""
-    return {n: (PALETTE[i % len(PALETTE)], "o" if i < len(PALETTE) else "s") for i, n in enumerate(names)}
-
-
-fig, axes = plt.subplots(1, 3, figsize=(16, 5.2), sharey=True)
-for ax, (family, title) in zip(axes, families.items()):
-    styles = style_of(by_family[family])
-    for name in by_family[family]:
-        colour, marker = styles[name]
-        label = name.split(" ", 1)[1]
-        ax.plot(eps, 100 * accuracy(audits[name], "worst"), "-", marker=marker, ms=3.5, color=colour, label=label)
-        ax.plot(eps, 100 * accuracy(audits[name], "pgd"), "--", marker=marker, ms=2.5, color=colour, alpha=0.6, lw=1.1)
-    ax.plot([], [], "-", color="#999999", label="worst case (solid)")
-    ax.plot([], [], "--", color="#999999", lw=1.1, label="PGD-1 (dashed)")
-    ax.set_title(title)
-    ax.set_xlabel(r"$\epsilon$ ($L_\infty$, pixel units, pixels in [0, 1])")
-    ax.set_ylim(-2, 102)
-    ax.legend(fontsize=7, loc="upper right")
-axes[0].set_ylabel("accuracy (%)")
-fig.tight_layout()
+fig = audit_figures.curves_figure(audits, eps)
 glue("audit-curves", fig, display=False)
 plt.close(fig)
 
@@ -254,29 +159,8 @@ plt.close(fig)
 # ```
 
 # %% tags=["hide-input"]
-pairs = {"shallow": ("shallow Vanilla", "shallow SpecReg β=1"),
-         "MLP": ("MLP Vanilla", f"MLP {profiles.beta_name('SpecReg (all)', betas[0])}"),
-         "CNN": ("CNN Vanilla", f"CNN {profiles.beta_name('SpecReg (all)', betas[0])}")}
-fig, axes = plt.subplots(2, 3, figsize=(15, 8), sharex=True, sharey=True)
-attack_colour = {"pgd": PALETTE[0], "pgd_restarts": PALETTE[4], "apgd_ce": PALETTE[2], "apgd_t": PALETTE[3],
-                 "square": PALETTE[1], "transfer": PALETTE[5], "worst": "k"}
-for col, (family, (vanilla, spec)) in enumerate(pairs.items()):
-    for row, name in enumerate((vanilla, spec)):
-        ax = axes[row, col]
-        for attack, label in ATTACK_NAMES.items():
-            acc = accuracy(audits[name], attack)
-            if acc is None:
-                continue
-            ax.plot(eps, 100 * acc, "-", marker="o", ms=3, lw=1.3 if attack != "worst" else 2.4,
-                    alpha=0.85 if attack != "worst" else 0.5, color=attack_colour[attack], label=label)
-        ax.set_title(f"{families[family]}: {name.split(' ', 1)[1]}")
-        ax.set_ylim(-2, 102)
-        if col == 0:
-            ax.set_ylabel("accuracy (%)")
-        if row == 1:
-            ax.set_xlabel(r"$\epsilon$ ($L_\infty$, pixel units)")
-axes[1, 0].legend(fontsize=8, loc="upper right")
-fig.tight_layout()
+pairs = audit_report.shown_pairs(profile)
+fig = audit_figures.attacks_figure(audits, eps, pairs, audit.restarts)
 glue("audit-attacks", fig, display=False)
 plt.close(fig)
 
@@ -293,46 +177,11 @@ plt.close(fig)
 # ## Masking flags
 
 # %% tags=["hide-input"]
-CHECKS = {"black_box_beats_white_box": "black box beats white box", "restarts_matter": "restarts matter",
-          "not_zero_at_largest_eps": "not zero at largest ε"}
-WHITE = ("pgd", "pgd_restarts", "apgd_ce", "apgd_t")
-
-
-def check_values(run):
-    """What each check measures, in points: the largest lead of a black-box attack over the strongest white-box
-    attack (over eps > 0; negative: it never leads), the largest gain of the restarts over PGD-1, and the worst-case
-    accuracy at the largest eps."""
-    a = {k: run.arrays[k] for k in (*WHITE, "square", "transfer") if k in run.arrays}
-    white = np.min([a[k] for k in WHITE], axis=0)
-    black = np.min([a[k] for k in ("square", "transfer") if k in a], axis=0)
-    lead = (white - black)[1:].max()
-    return [100 * lead, 100 * (a["pgd"] - a["pgd_restarts"]).max(), 100 * run.arrays["worst"][-1]]
-
-
-names = list(networks)
-share = np.array([[np.mean([r.meta["flags"][c] for r in audits[n]]) for c in CHECKS] for n in names])
-values = np.array([np.mean([check_values(r) for r in audits[n]], axis=0) for n in names])
-flagged = [n for n in names if any(r.meta["flags"]["any"] for r in audits[n])]
-glue("audit-n-flagged", f"{len(flagged)}", display=False)
-glue("audit-flagged-list", Markdown(", ".join(flagged) if flagged else "none"), display=False)
-for c, key in zip(CHECKS, ("bb", "restarts", "zero")):
-    glue(f"audit-n-flag-{key}", f"{sum(any(r.meta['flags'][c] for r in audits[n]) for n in names)}", display=False)
-
-fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(names) + 1.4))
-ax.imshow(share, cmap=ListedColormap(["#F2F2F2", "#F5C6A5", PALETTE[5]]), vmin=0, vmax=1, aspect="auto")
-for i in range(len(names)):
-    for j in range(len(CHECKS)):
-        ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=8,
-                color="white" if share[i, j] > 0.5 else "black")
-ax.set_xticks(range(len(CHECKS)), list(CHECKS.values()), fontsize=8)
-ax.set_yticks(range(len(names)), names, fontsize=8)
-ax.xaxis.tick_top()
-ax.grid(False)
-for spine in ax.spines.values():
-    spine.set_visible(False)
-fig.tight_layout()
+fig = audit_figures.flags_figure(audits)
 glue("audit-flags", fig, display=False)
 plt.close(fig)
+for key, value in audit_report.flag_values(audits).items():
+    glue(key, Markdown(value) if key == "audit-flagged-list" else value, display=False)
 
 # %% [markdown]
 # ```{glue:figure} audit-flags
@@ -351,11 +200,8 @@ plt.close(fig)
 # restarts matter {glue:text}`audit-n-flag-restarts` times, not zero at the largest $\epsilon$
 # {glue:text}`audit-n-flag-zero` times. What each flag found:
 
-# %% tags=["nbval-check-output"]
-flag_rows = [[n, str(s), CHECKS[c], r.meta["reasons"][c]] for n in names for s, r in zip(seeds, audits[n])
-             for c in CHECKS if r.meta["flags"][c]]
-Table(["network", "seed", "check", "finding"], flag_rows or [["none", "", "", "no check raised on any network"]],
-      caption=f"Masking flags raised ({profile} profile)")
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+audit_report.flag_table(audits, seeds, profile)
 
 # %% [markdown]
 # ## Every attack at two radii
@@ -366,42 +212,16 @@ Table(["network", "seed", "check", "finding"], flag_rows or [["none", "", "", "n
 # accuracy is down to {glue:text}`audit-zero-level`% (the largest of the grid if it never is), where a network that
 # still stands either is robust or hides its gradients.
 
-# %%
-def eps50_term(sign, runs, attack):
-    """One network's eps50 under ``attack`` (per seed: where its curve on the audited images falls to half of their
-    clean accuracy, NaN if never) as a term of a paired contrast, with its per-image outcomes for the bootstrap."""
-    return outcome_term(sign, eps, [correct(r, attack) for r in runs])
+# %% tags=["remove-cell"]
+radii = audit_report.radii(audits, eps)
+for family, r in radii.items():
+    glue(f"audit-{family}-vanilla-eps50", f"{r.half:.3f}", display=False)
+    glue(f"audit-{family}-eps-half", f"{eps[r.k_half]:g}", display=False)
+    glue(f"audit-{family}-eps-zero", f"{eps[r.k_zero]:g}", display=False)
 
-
-radii = {}
-for family, names_f in by_family.items():
-    vanilla = audits[f"{family} Vanilla"]
-    half = float(np.nanmean(eps50_term(+1, vanilla, "pgd").values))
-    k_half = 1 + int(np.argmin(np.abs(eps[1:] - half)))
-    down = np.flatnonzero(accuracy(vanilla, "pgd") <= flag_defaults["zero_level"])
-    k_zero = int(down[0]) if down.size else len(eps) - 1
-    radii[family] = (half, k_half, k_zero)
-    glue(f"audit-{family}-vanilla-eps50", f"{half:.3f}", display=False)
-    glue(f"audit-{family}-eps-half", f"{eps[k_half]:g}", display=False)
-    glue(f"audit-{family}-eps-zero", f"{eps[k_zero]:g}", display=False)
-
-# %% tags=["nbval-check-output"]
-header = ["network", "ε", *ATTACK_NAMES.values(), "PGD-1 − worst"]
-for family, names_f in by_family.items():
-    half, k_half, k_zero = radii[family]
-    rows = []
-    for k in (k_half, k_zero):
-        for name in names_f:
-            accs = {a: accuracy(audits[name], a) for a in ATTACK_NAMES}
-            rows.append([name.split(" ", 1)[1], f"{eps[k]:g}",
-                         *("—" if v is None else f"{100 * v[k]:.1f}" for v in accs.values()),
-                         f"{100 * (accs['pgd'][k] - accs['worst'][k]):+.1f}"])
-    display(Table(header, rows,
-                  caption=f"{families[family]}: accuracy (%) under each attack at ε = {eps[k_half]:g} (closest to "
-                          f"Vanilla's PGD-1 ε50 = {half:.3f}) and at ε = {eps[k_zero]:g} (Vanilla's PGD-1 at "
-                          f"{100 * accuracy(audits[f'{family} Vanilla'], 'pgd')[k_zero]:.1f}%)",
-                  notes=["Mean over seeds. Worst case: per image, over every attack run on the network. "
-                         "—: not run (transfer from Vanilla to itself)."]))
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+for table in audit_report.attack_tables(audits, eps, radii, audit.restarts):
+    display(table)
 
 # %% [markdown]
 # The radii: ε = {glue:text}`audit-shallow-eps-half` and {glue:text}`audit-shallow-eps-zero` for the shallow net
@@ -429,92 +249,15 @@ for family, names_f in by_family.items():
 # regularizer helps). The deep networks are compared at each β of the profile ({glue:text}`audit-betas`); Jacobian
 # regularization, the baseline of section 4.3, is audited the same way.
 
-# %%
-BOOTSTRAP = 400
-glue("audit-betas", ", ".join(f"β={b:g}" for b in betas), display=False)
+# %% tags=["hide-input"]
+effects = audit_effects.effects(audits, eps, radii, profile)
+glue("audit-betas", ", ".join(f"β={b:g}" for b in profiles.deep_betas(profile)), display=False)
 
-contrasts = []  # (architecture, regularized network)
-for b in (1, 2, 5):
-    contrasts += [("shallow", f"shallow SpecReg β={b}"), ("shallow", f"shallow SpecReg β={b} tracked")]
-contrasts.append(("shallow", "shallow SpecReg-BN β=1"))
-contrasts.append(("shallow", f"shallow {profiles.nearest_pair(profile)[1]}"))
-for family in ("MLP", "CNN"):
-    for b in betas:
-        contrasts += [(family, f"{family} {profiles.beta_name('SpecReg (last)', b)}"),
-                      (family, f"{family} {profiles.beta_name('SpecReg (all)', b)}")]
-    contrasts.append((family, f"{family} Jacobian"))
-
-
-def baseline_of(name):
-    """Vanilla of the same architecture; the BatchNorm pair of section 4.1 is set against Vanilla-BN, and the pair at
-    the search's point closest to 1/n against its own Vanilla (`onen.analysis.profiles.reference_network`)."""
-    return profiles.reference_network(name, profile)
-
-
-n_images = audit.n_images
-effect_rows, effects = [], {}
-
-
-for family, name in contrasts:
-    base = baseline_of(name)
-    n = min(len(audits[name]), len(audits[base]))
-    runs, base_runs = audits[name][:n], audits[base][:n]
-    net, ref = {a: eps50_term(+1, runs, a) for a in ("pgd", "worst")}, \
-        {a: eps50_term(-1, base_runs, a) for a in ("pgd", "worst")}
-    result = {
-        "pgd": paired_contrast([net["pgd"], ref["pgd"]], n_boot=BOOTSTRAP),
-        "worst": paired_contrast([net["worst"], ref["worst"]], n_boot=BOOTSTRAP),
-        # the part of the PGD-1 gap the worst case takes away: (net - base under PGD-1) - (net - base, worst case)
-        "closed": paired_contrast([net["pgd"], ref["pgd"], eps50_term(-1, runs, "worst"),
-                                   eps50_term(+1, base_runs, "worst")], n_boot=BOOTSTRAP),
-    }
-    k_half = radii[family][1]
-    result["acc"] = {a: 100 * (np.mean([correct(r, a)[k_half].mean() for r in runs])
-                               - np.mean([correct(r, a)[k_half].mean() for r in base_runs])) for a in ("pgd", "worst")}
-    result["n"] = result["worst"].n_seeds
-    effects[name] = result
-    pgd, worst, closed = result["pgd"], result["worst"], result["closed"]
-    share_closed = closed.mean / pgd.mean if pgd.mean > 0 else np.nan
-    words = worst.verdict(+1) if np.isfinite(worst.mean) else "not tested"
-
-    def cell(v):
-        if not np.isfinite(v.mean):
-            return "—"
-        return f"{v.mean:+.4f}" + ("" if not np.isfinite(v.low) else f" [{v.low:+.4f}, {v.high:+.4f}]")
-
-    effect_rows.append([name, base.split(" ", 1)[1], f"{eps[k_half]:g}",
-                        f"{result['acc']['pgd']:+.1f} → {result['acc']['worst']:+.1f}", cell(pgd), cell(worst),
-                        cell(closed),
-                        "—" if not np.isfinite(share_closed) else f"{round(100 * share_closed):d}%", str(result["n"]),
-                        words])
-
-# %% tags=["nbval-check-output"]
-Table(["network", "against", "ε½", "Δ accuracy at ε½, PGD-1 → worst", "Δε50 under PGD-1",
-       "Δε50 under worst case", "gap closed", "share closed", "seeds", "verdict (worst case)"], effect_rows,
-      caption=f"Regularized minus baseline ε50 (pixel units), {profile} profile, with 95% intervals",
-      notes=[f"Intervals: seeds (t) combined with a paired bootstrap over the {n_images} audited images "
-             f"({BOOTSTRAP} resamples); with one seed, images only.",
-             "Gap closed: Δε50 under PGD-1 minus Δε50 under the worst case; share closed: that over Δε50 under "
-             "PGD-1 (only where PGD-1 shows an advantage).",
-             "ε½: the grid radius closest to the architecture's Vanilla PGD-1 ε50; Δ accuracy in points, mean over "
-             "seeds."])
+# %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
+audit_effects.effects_table(effects, audit.n_images, profile)
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(8, 0.42 * len(effects) + 1.3))
-y = np.arange(len(effects))[::-1]
-for yi, (name, r) in zip(y, effects.items()):
-    for offset, key, colour, label in ((0.17, "pgd", PALETTE[0], "PGD-1"), (-0.17, "worst", PALETTE[5], "worst case")):
-        mean, low, high = r[key].mean, r[key].low, r[key].high
-        if not np.isfinite(mean):
-            continue
-        err = None if not np.isfinite(low) else [[mean - low], [high - mean]]
-        ax.barh(yi + offset, mean, height=0.32, color=colour, alpha=0.85, xerr=err, capsize=2,
-                label=label if yi == y[0] else None)
-ax.axvline(0, color="k", lw=0.8)
-ax.set_yticks(y, list(effects), fontsize=7.5)
-ax.set_xlabel(r"regularized $-$ baseline $\epsilon_{50}$ (pixel units)")
-ax.legend(ncol=2, loc="lower left", bbox_to_anchor=(0.0, 1.0))
-fig.tight_layout()
+fig = audit_figures.effects_figure(effects)
 glue("audit-effects", fig, display=False)
 plt.close(fig)
 
@@ -527,63 +270,14 @@ plt.close(fig)
 # (with one seed, the test images' error only).
 # ```
 
-# %%
-for family, name in pairs.items():
-    spec = name[1]
-    r = effects[spec]
-    key = family.lower()
-    glue(f"audit-{key}-spec-name", spec, display=False)
-    glue(f"audit-{key}-d-pgd", f"{r['pgd'].mean:+.4f}", display=False)
-    glue(f"audit-{key}-d-worst", f"{r['worst'].mean:+.4f}", display=False)
-    glue(f"audit-{key}-d-worst-ci", f"[{r['worst'].low:+.4f}, {r['worst'].high:+.4f}]", display=False)
-    glue(f"audit-{key}-closed", f"{r['closed'].mean:+.4f}", display=False)
-    glue(f"audit-{key}-closed-ci", f"[{r['closed'].low:+.4f}, {r['closed'].high:+.4f}]", display=False)
-    glue(f"audit-{key}-acc", f"{r['acc']['pgd']:+.1f} → {r['acc']['worst']:+.1f}", display=False)
-    share_closed = r["closed"].mean / r["pgd"].mean if r["pgd"].mean > 0 else np.nan
-    glue(f"audit-{key}-share", "—" if not np.isfinite(share_closed) else f"{100 * share_closed:.0f}%", display=False)
-spectral = [n for _, n in contrasts if "SpecReg" in n]
-positive_pgd = [n for n in spectral if effects[n]["pgd"].mean > 0]
-survive = [n for n in positive_pgd if effects[n]["worst"].mean > 0]
-excluded = [n for n in survive if effects[n]["worst"].low > 0]
-glue("audit-n-spectral", f"{len(spectral)}", display=False)
-glue("audit-n-positive", f"{len(positive_pgd)}", display=False)
-glue("audit-n-survive", f"{len(survive)}", display=False)
-glue("audit-n-excluded", f"{len(excluded)}", display=False)
-largest = max((accuracy(audits[n], "pgd") - accuracy(audits[n], "worst")).max() for n in names)
-largest_name = max(names, key=lambda n: (accuracy(audits[n], "pgd") - accuracy(audits[n], "worst")).max())
-glue("audit-largest-gap", f"{100 * largest:.1f}", display=False)
-glue("audit-largest-gap-name", largest_name, display=False)
-
-
-def in_words(family, r):
-    """One plain sentence on whether an advantage under PGD-1 survives the worst case (image error only with one
-    seed, seeds and images otherwise)."""
-    d_pgd, d_worst, low, high = r["pgd"].mean, r["worst"].mean, r["worst"].low, r["worst"].high
-    if not (np.isfinite(d_pgd) and np.isfinite(d_worst)):
-        return f"in the {family} net a curve never falls to half, so ε50 cannot be compared"
-    if d_pgd <= 0:
-        return f"in the {family} net there is no advantage under PGD-1 to begin with ({d_pgd:+.4f})"
-    closed = 100 * (d_pgd - d_worst) / d_pgd
-    if low > 0:
-        return (f"in the {family} net the advantage survives the worst case ({d_pgd:+.4f} → {d_worst:+.4f}, "
-                f"{closed:.0f}% of it closed; its interval excludes zero)")
-    if d_worst > 0:
-        return (f"in the {family} net the advantage shrinks ({d_pgd:+.4f} → {d_worst:+.4f}, {closed:.0f}% closed) "
-                f"and its interval now includes zero")
-    return f"in the {family} net the advantage vanishes under the worst case ({d_pgd:+.4f} → {d_worst:+.4f})"
-
-
-sentences = [in_words(families[f], effects[pairs[f][1]]) for f in pairs]
-glue("audit-plain", Markdown("; ".join(sentences)[0].upper() + "; ".join(sentences)[1:] + "."), display=False)
-verdicts = [row[-1] for row in effect_rows]
-glue("audit-verdicts", Markdown(", ".join(f"{sum(v.startswith(w) for v in verdicts)} {w}" for w in
-                                          ("reproduced", "contradicted", "not resolved", "not enough seeds",
-                                           "not tested") if any(v.startswith(w) for v in verdicts))), display=False)
-glue("audit-seed-note", Markdown(
-    "With one seed every verdict is \"not enough seeds\": the intervals measure how precisely these "
-    f"{n_images} images measure these networks, and say nothing about another training run."
-    if len(seeds) < 2 else
-    f"The intervals cover {len(seeds)} seeds and the test images."), display=False)
+# %% tags=["remove-cell"]
+pair_values = audit_effects.pair_values(effects, pairs)
+for key, value in {**pair_values, **audit_effects.count_values(effects, audits)}.items():
+    glue(key, value, display=False)
+glue("audit-plain", Markdown(audit_effects.plain_words(effects, pairs)), display=False)
+glue("audit-verdicts", Markdown(audit_effects.verdict_words(effects)), display=False)
+words = audit_effects.seed_words(len(seeds), audit.n_images)
+glue("audit-seed-note", Markdown(words), display=False)
 
 # %% [markdown]
 # For the networks shown attack by attack above, the $\epsilon_{50}$ advantage over Vanilla is:
