@@ -75,7 +75,8 @@ glue("shallow-bn-recalibrated", Markdown(words), display=False)
 # estimates are recomputed from its training images at the final weights (`recalibrate`): running averages left as
 # trained still carry the covariance of earlier weights, and the layer then measures far from white.
 # {glue:md}`shallow-bn-recalibrated` Batches that do not fill a whole minibatch at the end of an epoch are dropped, so
-# every batch covariance of the hidden layer has full rank (the batch is at least as large as the layer). The settings of this run:
+# every batch covariance of the hidden layer has full rank (the batch is at least as large as the layer). The table
+# gives the settings of this run.
 
 # %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
 shallow_report.settings_table(base, evaluation, seeds, profile)
