@@ -10,6 +10,8 @@ with any other ``nn.Module`` given the modules whose outputs it should look at.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 
 import torch
@@ -219,3 +221,29 @@ def build_model(arch: str, **kwargs) -> Classifier:
     if arch == "cifar_cnn":
         return CifarCNN(**kwargs)
     raise ValueError(f"arch must be 'mlp', 'cnn' or 'cifar_cnn', got {arch!r}")
+
+
+class _Scale(nn.Module):
+    """A parametrization that multiplies a weight by a constant."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = float(factor)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.factor
+
+
+def spectrally_normalised(model: nn.Module, target: float) -> nn.Module:
+    """``model`` with every linear and convolutional weight divided by its largest singular value (PyTorch's own
+    :func:`torch.nn.utils.parametrizations.spectral_norm`, one power iteration per training forward pass) and
+    multiplied by ``target``: each such layer's operator norm is ``target`` (for a convolution, that of its weight
+    matrix, as in Miyato et al. 2018), so with 1-Lipschitz activations the network's Lipschitz bound is a product of
+    ``target`` per layer. Returns the same module, changed in place."""
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target) or target <= 0:
+        raise ValueError(f"the spectral-norm target must be a finite number > 0, got {target!r}")
+    for module in [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]:
+        torch.nn.utils.parametrizations.spectral_norm(module)
+        if target != 1:
+            torch.nn.utils.parametrize.register_parametrization(module, "weight", _Scale(target))
+    return model

@@ -30,11 +30,12 @@ from torch import Tensor, nn
 from onen.spectrum import eigh_descending, layer_covariances
 
 
-def spectral_penalty(lam: Tensor, tau: int = 10, alpha: float = 1.0) -> Tensor:
+def spectral_penalty(lam: Tensor, tau: int = 10, alpha: float = 1.0, hinge: bool = True) -> Tensor:
     """Eq. 2 without beta: lam [N] (any order) -> scalar.
 
     Sorts lam descending into e, anchors a = e[tau] (detached), targets gamma_k = a * ((tau+1)/(k+1))^alpha for
     k = tau+1 .. N-1 and returns (1/N) * sum over those k with e_k > 0 of (e_k/gamma_k - 1)^2 + relu(e_k/gamma_k - 1).
+    ``hinge=False`` leaves out the second (relu) term: the ablation of the reviewers' question whether it is needed.
     """
     if lam.ndim != 1:
         raise ValueError(f"lam must be 1-D, got shape {tuple(lam.shape)}")
@@ -51,7 +52,7 @@ def spectral_penalty(lam: Tensor, tau: int = 10, alpha: float = 1.0) -> Tensor:
     gamma = torch.where(anchor > 0, anchor, torch.ones_like(anchor)) * ((tau + 1) / (k + 1)) ** alpha
     tail = e[tau + 1 :]
     ratio_minus_one = tail / gamma - 1
-    terms = ratio_minus_one.square() + torch.relu(ratio_minus_one)
+    terms = ratio_minus_one.square() + torch.relu(ratio_minus_one) if hinge else ratio_minus_one.square()
     keep = (tail > 0) & (anchor > 0)
     return torch.where(keep, terms, torch.zeros_like(terms)).sum() / n
 
@@ -135,11 +136,12 @@ class SpectralRegularizer:
             needs no such opt-in: its running covariance has full rank whatever the batch, and each v_n^T C_batch v_n
             is an unbiased estimate of v_n^T C v_n for any batch of at least 2.
         chunk_size: inputs per forward pass during ``refresh``.
+        hinge: keep Eq. 2's second term, relu(e_k / gamma_k - 1) (the paper's); False drops it.
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[nn.Module], beta: float = 1.0, tau: int = 10,
                  alpha: float = 1.0, allow_small_batch: bool = False, chunk_size: int = 2000,
-                 basis: str = "epoch", track_every: int = 1, track_momentum: float = 0.5) -> None:
+                 basis: str = "epoch", track_every: int = 1, track_momentum: float = 0.5, hinge: bool = True) -> None:
         if not layers:
             raise ValueError("SpectralRegularizer needs at least one layer")
         for name, value in (("beta", beta), ("alpha", alpha), ("track_momentum", track_momentum)):
@@ -161,6 +163,7 @@ class SpectralRegularizer:
         self.basis = basis
         self.track_every = track_every
         self.track_momentum = track_momentum
+        self.hinge = hinge
         self.bases: list[Tensor] | None = None  # per layer: [N_l, N_l] eigenvectors (columns), descending eigenvalues
         self.running: list[Tensor] | None = None  # "tracked": per layer, the running covariance [N_l, N_l] (float64)
         self.updates = 0  # "tracked": running-covariance updates since the last eigendecomposition
@@ -246,5 +249,5 @@ class SpectralRegularizer:
         total = features[0].new_zeros(())
         for index, h in enumerate(features):
             lam = self.estimated_eigenvalues(h.reshape(h.shape[0], -1), index)
-            total = total + spectral_penalty(lam, self.tau, self.alpha)
+            total = total + spectral_penalty(lam, self.tau, self.alpha, self.hinge)
         return self.beta * total

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from onen.data import DATASETS
-from onen.models import ACTIVATIONS, CIFAR_CHANNELS, CNN_WIDTHS, Classifier, build_model, cifar_widths
+from onen.models import (ACTIVATIONS, CIFAR_CHANNELS, CNN_WIDTHS, Classifier, build_model, cifar_widths,
+                         spectrally_normalised)
 from onen.regularizers import BASES
 
 
@@ -18,7 +19,8 @@ CIFAR_DATASET = "cifar10"
 TRAIN_DATASETS = (*DATASETS, CIFAR_DATASET)
 
 
-REGULARIZERS: tuple[str, ...] = ("none", "spectral", "jacobian", "adversarial")
+REGULARIZERS: tuple[str, ...] = ("none", "spectral", "jacobian", "adversarial", "activity")
+OPTIMISERS: tuple[str, ...] = ("adam", "adamw", "sgd")
 
 
 @dataclass
@@ -27,7 +29,14 @@ class TrainConfig:
 
     regularizer: "none" | "spectral" | "jacobian" | "adversarial" (PGD adversarial training, Madry et al. 2018: each
         step trains on PGD examples of its batch, ``adversarial_steps`` steps of 2.5 ``adversarial_eps`` / steps
-        from a random start in the ``adversarial_eps`` L-infinity ball; both fields are keyed only for such runs).
+        from a random start in the ``adversarial_eps`` L-infinity ball; both fields are keyed only for such runs) |
+        "activity" (an L1 penalty on the hidden activations: ``activity_l1`` times the mean absolute activation of
+        every hidden block, averaged over the blocks; keyed only for such runs).
+    hinge: keep Eq. 2's relu term (the paper's); False drops it (spectral only; keyed only when False).
+    optimiser: "adam" (Adam with AMSGrad, the paper's), "adamw" (decoupled weight decay, AMSGrad) or "sgd" (with
+        ``momentum``); weight_decay: the optimiser's weight decay. Keyed only away from the paper's Adam without decay.
+    spectral_norm: None, or the operator norm every linear and convolutional weight is held to
+        (:func:`onen.models.spectrally_normalised`, PyTorch's spectral normalisation).
     spectral_layers: "last" | "all" | list of block indices (spectral only).
     train_subset: number of training images used (None: all 60000).
     eigen_subset: training images used to refresh the eigenbasis and to track spectra (None: all of train_subset).
@@ -94,6 +103,12 @@ class TrainConfig:
     shape_alpha: float = field(default=1.0, metadata={"omit_at_default": True})
     adversarial_eps: float = field(default=0.1, metadata={"omit_at_default": True})
     adversarial_steps: int = field(default=10, metadata={"omit_at_default": True})
+    activity_l1: float = field(default=1e-4, metadata={"omit_at_default": True})
+    hinge: bool = field(default=True, metadata={"omit_at_default": True})
+    optimiser: str = field(default="adam", metadata={"omit_at_default": True})
+    weight_decay: float = field(default=0.0, metadata={"omit_at_default": True})
+    momentum: float = field(default=0.9, metadata={"omit_at_default": True})
+    spectral_norm: float | None = field(default=None, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
         """Validate every field (a clear error, nothing kept), then store lists and tuples in one form."""
@@ -181,6 +196,32 @@ class TrainConfig:
                              f"{steps!r}")
         if self.regularizer != "adversarial" and (eps, steps) != (0.1, 10):
             raise ValueError("adversarial_eps and adversarial_steps are settings of regularizer 'adversarial' only")
+        self._check_baselines()
+
+    def _check_baselines(self) -> None:
+        """The baselines' settings: activity penalty, hinge, optimiser, weight decay, momentum, spectral norm."""
+        def number(name: str, low: float, high: float = math.inf, low_open: bool = False) -> None:
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or value < low or (low_open and value == low) or value >= high):
+                raise ValueError(f"{name} must be a finite number {'>' if low_open else '>='} {low:g}"
+                                 + (f" and < {high:g}" if math.isfinite(high) else "") + f", got {value!r}")
+
+        number("activity_l1", 0.0, low_open=True)
+        if self.regularizer != "activity" and self.activity_l1 != 1e-4:
+            raise ValueError("activity_l1 is a setting of regularizer 'activity' only")
+        if not isinstance(self.hinge, bool):
+            raise TypeError(f"hinge must be a bool, got {self.hinge!r}")
+        if not self.hinge and self.regularizer != "spectral":
+            raise ValueError("hinge is a setting of regularizer 'spectral' only")
+        if self.optimiser not in OPTIMISERS:
+            raise ValueError(f"optimiser must be one of {OPTIMISERS}, got {self.optimiser!r}")
+        number("weight_decay", 0.0)
+        number("momentum", 0.0, 1.0)
+        if self.optimiser != "sgd" and self.momentum != 0.9:
+            raise ValueError("momentum is a setting of optimiser 'sgd' only")
+        if self.spectral_norm is not None:
+            number("spectral_norm", 0.0, low_open=True)
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("need epochs >= 0, batch_size >= 1 and lr > 0")
         for name in ("lr", "beta", "alpha", "jacobian_weight", "track_momentum", "whiten_eps"):
@@ -238,6 +279,10 @@ class TrainConfig:
             del d["widths"]
         if self.regularizer == "adversarial":  # an adversarially trained network keys its attack even at the default
             d["adversarial_eps"], d["adversarial_steps"] = float(self.adversarial_eps), self.adversarial_steps
+        if self.regularizer == "activity":
+            d["activity_l1"] = float(self.activity_l1)
+        if self.optimiser == "sgd":
+            d["momentum"] = float(self.momentum)
         return d
 
     @classmethod
@@ -245,6 +290,11 @@ class TrainConfig:
         return cls(**d)
 
     def model(self) -> Classifier:
+        """The untrained network (spectrally normalised where ``spectral_norm`` says so)."""
+        model = self._architecture()
+        return model if self.spectral_norm is None else spectrally_normalised(model, self.spectral_norm)
+
+    def _architecture(self) -> Classifier:
         if self.arch == "mlp":
             return build_model("mlp", widths=self.widths, activation=self.activation, batchnorm=self.batchnorm,
                                whiten_after=self.whiten_after, whiten_eps=self.whiten_eps,

@@ -123,10 +123,18 @@ def _adversarial_training(model: nn.Module, x: Tensor, y: Tensor, p: _Penalty) -
     return model(x_adv), torch.zeros((), device=x.device)
 
 
+def _activity_penalty(model: nn.Module, x: Tensor, y: Tensor, p: _Penalty) -> tuple[Tensor, Tensor]:
+    """``activity_l1`` times the mean absolute activation of each hidden block, averaged over the blocks."""
+    blocks = select_layers(model, "all")
+    with capture(blocks) as features:
+        logits = model(x)
+    return logits, p.config.activity_l1 * torch.stack([h.abs().mean() for h in features]).mean()
+
+
 # ``TrainConfig.regularizer`` -> (logits, penalty) of a batch
 PENALTIES: dict[str, Callable[[nn.Module, Tensor, Tensor, _Penalty], tuple[Tensor, Tensor]]] = {
     "none": _no_penalty, "spectral": _spectral_penalty, "jacobian": _jacobian_penalty,
-    "adversarial": _adversarial_training}
+    "adversarial": _adversarial_training, "activity": _activity_penalty}
 
 
 @dataclass
@@ -141,10 +149,19 @@ class _State:
     epoch: int = 0
 
 
+def _optimiser(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The paper's Adam with AMSGrad, or AdamW (AMSGrad) or SGD with momentum, at ``config``'s weight decay."""
+    if config.optimiser == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay)
+    adam = torch.optim.AdamW if config.optimiser == "adamw" else torch.optim.Adam
+    return adam(model.parameters(), lr=config.lr, amsgrad=True, weight_decay=config.weight_decay)
+
+
 def _fresh_state(config: TrainConfig, device: torch.device) -> _State:
     model = config.model().to(device)
     # the Jacobian penalty's random projections get their own stream, saved with checkpoints like the shuffle's
-    return _State(model, torch.optim.Adam(model.parameters(), lr=config.lr, amsgrad=True),
+    return _State(model, _optimiser(config, model),
                   torch.Generator().manual_seed(config.seed),
                   torch.Generator(device=device).manual_seed(config.seed + 2), History())
 
@@ -197,7 +214,8 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
         regularizer = SpectralRegularizer(state.model, select_layers(state.model, config.spectral_layers),
                                           beta=config.beta, tau=config.tau, alpha=config.alpha,
                                           allow_small_batch=config.allow_small_batch, basis=config.basis,
-                                          track_every=config.track_every, track_momentum=config.track_momentum)
+                                          track_every=config.track_every, track_momentum=config.track_momentum,
+                                          hinge=config.hinge)
     if checkpoint is not None and Path(checkpoint).is_file():
         _resume(state, checkpoint, config)
     start_epoch = state.epoch
