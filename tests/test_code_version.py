@@ -23,7 +23,8 @@ MODULES = ("attacks", "cache", "calibration", "cifar", "data", "drift", "feature
            "regularizers", "shaping", "spectrum", "whiten",
            "runs/config", "runs/training", "runs/experiments", "runs/search", "runs/calibration_run",
            "runs/regularizer_runs",
-           "robustness/audit", "robustness/mnist_c", "robustness/mnist_c_eval", "robustness/cifar_c",
+           "robustness/audit", "robustness/masking", "robustness/selection", "robustness/mnist_c",
+           "robustness/mnist_c_eval", "robustness/cifar_c",
            "analysis/background")
 
 
