@@ -171,8 +171,8 @@ plt.close(fig)
 # ```
 
 # %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
-caption = (f"Clean accuracy, robustness scores (mean accuracy over the nonzero radii, fractions) and the "
-           f"spectrum of each block, {profile} profile")
+caption = (f"Clean accuracy, robustness scores (mean accuracy over the nonzero radii, fractions) "
+           f"and the spectrum of each block, {profile} profile")
 report.summary_table(results, layers=(0, 1, 2), ranks=ranks, caption=caption)
 
 # %% tags=["remove-cell"]
