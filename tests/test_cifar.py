@@ -118,3 +118,31 @@ def test_the_source_is_part_of_the_key():
         TrainConfig(cifar_source="torchvision")
     with pytest.raises(ValueError, match="cifar_source"):
         TrainConfig(arch="cifar_cnn", dataset="cifar10", cifar_source="png")
+
+
+def test_a_network_trains_and_is_evaluated_from_torchvisions_layout(tmp_path, monkeypatch):
+    """The CIFAR-10 chapter's path end to end (experiments.run -> experiments.dataset -> load_cifar10 from
+    "torchvision"), on a small folder in torchvision's layout whose md5s are its own files': the network is trained
+    and scored on exactly those images, and the source is in the stored key."""
+    import hashlib
+
+    from onen.runs import experiments
+    from onen.runs.config import EvalConfig, TrainConfig
+
+    written = _torchvision_folder(tmp_path, n_train=20, n_test=30)
+    folder = tmp_path / cifar.TORCHVISION_FOLDER
+    monkeypatch.setattr(cifar, "TORCHVISION_MD5",
+                        {name: hashlib.md5((folder / name).read_bytes()).hexdigest() for name in written})
+    monkeypatch.setenv("ONEN_DATA", str(tmp_path))
+    monkeypatch.setenv(experiments.CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
+    monkeypatch.setattr(experiments, "_DATA", {})
+    config = TrainConfig(arch="cifar_cnn", dataset="cifar10", cifar_source="torchvision", channels=[2, 2, 2],
+                         epochs=1, batch_size=25, fit_ranks=(1, 2))
+    evaluation = EvalConfig(test_subset=30, eps_fgsm=[0.0], eps_pgd=[0.0], noise_sigmas=[0.0], pgd_steps=1,
+                            spectrum_subset=30, sensitivity_indices=[0])
+    result = experiments.run(config, evaluation, str(tmp_path / "results"), device="cpu", progress=False)
+    assert result.provenance["config"]["train"]["cifar_source"] == "torchvision"
+    test = experiments.dataset("cifar10", "test", "cpu", source="torchvision")
+    data, labels = written["test_batch"]
+    assert test.labels.tolist() == labels and len(test) == 30
+    assert result.arrays["acc_pgd"].shape == (1,) and 0 <= result.meta["clean_accuracy"] <= 1
