@@ -124,18 +124,23 @@ def main() -> None:
                       "run_h": per_epoch * config.epochs / 3600}
         print(f"{name:32s} step {step:7.3f} s  overhead {overhead:6.1f} s  epoch {per_epoch:7.1f} s  "
               f"run {rows[name]['run_h']:5.2f} h", flush=True)
+        if args.out:  # after every class: a long run stopped part-way keeps what it measured
+            _write(args, rows, hours)
     seeds = len(profiles.seeds("paper"))
     for part, names in networks().items():
         if all(n in rows for n in names):
             hours[part] = seeds * sum(rows[n]["run_h"] for n in names)
             print(f"{part}: {len(names)} networks x {seeds} seeds = {hours[part]:.1f} CPU-hours", flush=True)
+    if args.out:
+        _write(args, rows, hours)
+
+
+def _write(args: argparse.Namespace, rows: dict, hours: dict) -> None:
     result = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
               "threads": args.threads, "load_average_1_5_15": list(os.getloadavg()), "torch": torch.__version__,
-              "date": datetime.date.today().isoformat(), "classes": rows,
-              "cpu_hours_per_part": hours}
-    if args.out:
-        with open(args.out, "w") as handle:
-            json.dump(result, handle, indent=1)
+              "date": datetime.date.today().isoformat(), "classes": rows, "cpu_hours_per_part": hours}
+    with open(args.out, "w") as handle:
+        json.dump(result, handle, indent=1)
 
 
 if __name__ == "__main__":
