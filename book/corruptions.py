@@ -38,6 +38,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from onen.analysis import profiles
+from onen.analysis.names import variant_of
 from onen.robustness.mnist_c_eval import corruption_run, dataset_available, scored_images
 from onen.robustness.mnist_c import CORRUPTIONS, FAMILIES, PARAMETERS, corrupt
 from onen.analysis.plotting import PALETTE, use_style
@@ -164,10 +165,6 @@ Table(["network", "clean (%)", "mCA (%)", "relative drop (%)", "worst corruption
 # about $1/n$ unless the regularized layers reached their target, which the chapters before report.
 
 # %%
-def family(name):
-    return name.split(" ", 1)[0]
-
-
 def effects(better, worse, column):
     ("Mean, interval and verdict of accuracy(better) - accuracy(worse) under corruption "
      "``column`` (severity 3).")
@@ -221,7 +218,7 @@ for i, name in enumerate(regularized):
 ax.set_xticks(range(len(setting.corruptions)), [c.replace("_", " ") for c in setting.corruptions],
               rotation=60, ha="right", fontsize=8)
 ax.set_yticks(range(len(regularized)),
-              [f"{n}  − {contrasts[n].split(' ', 1)[1]}" for n in regularized], fontsize=7.5)
+              [f"{n}  − {variant_of(contrasts[n])}" for n in regularized], fontsize=7.5)
 fig.colorbar(image, ax=ax, label="accuracy difference (points)", fraction=0.025)
 fig.tight_layout()
 glue("corr-effects", fig, display=False)
@@ -241,7 +238,7 @@ plt.close(fig)
 
 # %% tags=["nbval-check-output"]
 Table(["network", "against", "mean effect (points)", "helps", "hurts", "clean difference (points)"],
-      [[name, contrasts[name].split(" ", 1)[1], f"{100 * mean_effect[name]:+.1f}",
+      [[name, variant_of(contrasts[name]), f"{100 * mean_effect[name]:+.1f}",
         str(counts[name]["helps"]), str(counts[name]["hurts"]),
         f"{100 * (clean[name].mean() - clean[contrasts[name]].mean()):+.1f}"]
        for name in regularized],

@@ -14,6 +14,7 @@ import numpy as np
 
 from onen.analysis import profiles
 from onen.analysis.audit_report import FAMILIES, Audits, Radii, accuracy, eps50_term
+from onen.analysis.names import variant_of
 from onen.analysis.stats import PairedContrast, paired_contrast
 from onen.analysis.tables import Table
 
@@ -96,7 +97,7 @@ def _cell(v: PairedContrast) -> str:
 def effects_table(found: Mapping[str, Effect], n_images: int, profile: str) -> Table:
     """Every contrast: the accuracy difference at its radius, the eps50 differences under PGD-1 and the worst case,
     the gap closed and its share, the seeds and the verdict."""
-    rows = [[name, e.baseline.split(" ", 1)[1], f"{e.eps_half:g}", f"{e.acc['pgd']:+.1f} → {e.acc['worst']:+.1f}",
+    rows = [[name, variant_of(e.baseline), f"{e.eps_half:g}", f"{e.acc['pgd']:+.1f} → {e.acc['worst']:+.1f}",
              _cell(e.pgd), _cell(e.worst), _cell(e.closed),
              "—" if not np.isfinite(e.share_closed) else f"{round(100 * e.share_closed):d}%", str(e.n), e.verdict]
             for name, e in found.items()]

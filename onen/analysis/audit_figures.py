@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from onen.analysis.audit_effects import Effect
 from onen.analysis.audit_report import CHECKS, FAMILIES, Audits, accuracy, attack_names, by_family, check_values
+from onen.analysis.names import variant_of
 from onen.analysis.plotting import PALETTE
 
 ATTACK_COLOURS = {"pgd": PALETTE[0], "pgd_restarts": PALETTE[4], "apgd_ce": PALETTE[2], "apgd_t": PALETTE[3],
@@ -34,7 +35,7 @@ def curves_figure(audits: Audits, eps: np.ndarray) -> Figure:
         for name in members[family]:
             colour, marker = styles[name]
             ax.plot(eps, 100 * accuracy(audits[name], "worst"), "-", marker=marker, ms=3.5, color=colour,
-                    label=name.split(" ", 1)[1])
+                    label=variant_of(name))
             ax.plot(eps, 100 * accuracy(audits[name], "pgd"), "--", marker=marker, ms=2.5, color=colour, alpha=0.6,
                     lw=1.1)
         ax.plot([], [], "-", color="#999999", label="worst case (solid)")
@@ -60,7 +61,7 @@ def attacks_figure(audits: Audits, eps: np.ndarray, pairs: Mapping[str, tuple[st
                     continue
                 ax.plot(eps, 100 * acc, "-", marker="o", ms=3, lw=1.3 if attack != "worst" else 2.4,
                         alpha=0.85 if attack != "worst" else 0.5, color=ATTACK_COLOURS[attack], label=label)
-            ax.set_title(f"{FAMILIES[family]}: {name.split(' ', 1)[1]}")
+            ax.set_title(f"{FAMILIES[family]}: {variant_of(name)}")
             ax.set_ylim(-2, 102)
             if col == 0:
                 ax.set_ylabel("accuracy (%)")

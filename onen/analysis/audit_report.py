@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from onen.analysis import profiles
+from onen.analysis.names import family_of, variant_of
 from onen.analysis.stats import Term, outcome_term
 from onen.analysis.tables import Table
 from onen.cache import CachedResult
@@ -50,11 +51,6 @@ def zero_threshold(n_images: int) -> float:
     standard errors at that level."""
     d = flag_defaults()
     return d["zero_level"] + d["z"] * math.sqrt(d["zero_level"] * (1 - d["zero_level"]) / n_images)
-
-
-def family_of(name: str) -> str:
-    """The architecture of a book network: "shallow", "MLP" or "CNN"."""
-    return name.split(" ", 1)[0]
 
 
 def vanilla_of(name: str) -> str:
@@ -124,7 +120,7 @@ def networks_table(audits: Audits, n_images: int, profile: str) -> Table:
     """The audited networks of each architecture with their clean accuracy on the audited images."""
     rows = []
     for family, names in by_family(list(audits)).items():
-        rows += [[FAMILIES[family], name.split(" ", 1)[1],
+        rows += [[FAMILIES[family], variant_of(name),
                   f"{100 * np.mean([r.meta['clean_accuracy'] for r in audits[name]]):.1f}"] for name in names]
     n_seeds = len(next(iter(audits.values())))
     return Table(["architecture", "network", "clean accuracy (%)"], rows,
@@ -171,7 +167,7 @@ def attack_tables(audits: Audits, eps: np.ndarray, at: Mapping[str, Radii], rest
         for k in (r.k_half, r.k_zero):
             for name in members:
                 accs = {a: accuracy(audits[name], a) for a in names}
-                rows.append([name.split(" ", 1)[1], f"{eps[k]:g}",
+                rows.append([variant_of(name), f"{eps[k]:g}",
                              *("—" if v is None else f"{100 * v[k]:.1f}" for v in accs.values()),
                              f"{100 * (accs['pgd'][k] - accs['worst'][k]):+.1f}"])
         vanilla_zero = 100 * accuracy(audits[f"{family} Vanilla"], "pgd")[r.k_zero]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from onen.analysis import control, profiles, report
+from onen.analysis.names import family_of
 from onen.analysis.stats import PairedContrast, paired_contrast
 from onen.cache import CachedResult
 from onen.runs.config import EvalConfig
@@ -108,7 +109,7 @@ def judge(claims: Sequence[Claim], nets: Nets, found: Mapping[str, control.Front
         blocked = gate(names)
         raw = paired_contrast([report.eps50_term(s, nets[name]) for s, name in c.terms], n_boot=n_boot, seed=0)
         stores = all("correct_pgd" in r.arrays for name in names for r in nets[name])
-        above = control.above_frontiers([(float(s), nets[name], found[name.split(" ", 1)[0]]) for s, name in c.terms],
+        above = control.above_frontiers([(float(s), nets[name], found[family_of(name)]) for s, name in c.terms],
                                         n_boot=n_boot) if stores else None
         verdict = "not tested: a curve never falls to half" if raw.n_seeds == 0 else blocked or raw.verdict(c.sign)
         verdict_above = ("not computed: no per-image outcomes" if above is None else

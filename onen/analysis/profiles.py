@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from onen.analysis.names import BookName
 from onen.runs import search
 from onen.runs.config import EvalConfig
 from onen.models import CNN_WIDTHS
@@ -454,7 +455,7 @@ def reference_network(name: str, profile: str) -> str:
     networks = book_networks(profile)
     if name not in networks:
         raise ValueError(f"no book network {name!r}")
-    family, variant = name.split(" ", 1)
+    family, variant = dataclasses.astuple(BookName.parse(name))
     vanilla, specreg = nearest_pair(profile)
     if family == "shallow" and variant in (vanilla, specreg):
         return f"shallow {vanilla}"
@@ -467,7 +468,7 @@ def reference_network(name: str, profile: str) -> str:
 def transfer_source(name: str, profile: str) -> TrainConfig:
     """The Vanilla network of the same architecture as the book network ``name`` ("shallow ...", "MLP ...",
     "CNN ..."): the source of the audit's transfer attack."""
-    return book_networks(profile)[name.split(" ", 1)[0] + " Vanilla"]
+    return book_networks(profile)[str(BookName.parse(name).sibling("Vanilla"))]
 
 
 # The regularizer chapters' small net (784-[width]-10 tanh, Adam with AMSGrad, batch >= width) and their studies.
