@@ -139,13 +139,11 @@ for table in deep.summary_tables(results):
 # and seeds; ties to the smaller $\beta$; `onen.analysis.report.closest_beta`), a rule that reads spectra only.
 
 # %%
-for arch in archs:
-    beta, effects = deep.chosen_contrasts(results[arch], "SpecReg (all)", [
+for key, value in deep.chosen_glue(results, "deep-all", "SpecReg (all)", [
         ("spec", "{chosen}", "Vanilla"), ("jac", "Jacobian", "Vanilla"),
-        ("jacspec", "Jacobian", "{chosen}")])
-    glue(f"deep-all-{arch}-beta", beta, display=False)
-    for label, effect in effects.items():
-        glue(f"deep-all-{arch}-{label}", effect.mean, display=False)
+        ("jacspec", "Jacobian", "{chosen}")]).items():
+    glue(key, value, display=False)
+for arch in archs:
     zero = [report.zero_crossing(r.arrays["eps_pgd"], r.arrays["acc_pgd"])
             for r in results[arch]["Jacobian"]]
     glue(f"deep-all-{arch}-jaczero",

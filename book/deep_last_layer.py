@@ -136,13 +136,10 @@ for table in deep.summary_tables(results):
 # the only difference between the two.
 
 # %%
-for arch in archs:
-    beta, effects = deep.chosen_contrasts(results[arch], "SpecReg (last)", [
+for key, value in deep.chosen_glue(results, "deep-last", "SpecReg (last)", [
         ("spec", "{chosen}", "Vanilla"), ("specwh", "SpecReg-Wh (last) β={beta}", "Vanilla-Wh"),
-        ("wh", "Vanilla-Wh", "Vanilla")])
-    glue(f"deep-last-{arch}-beta", beta, display=False)
-    for label, effect in effects.items():
-        glue(f"deep-last-{arch}-{label}", effect.mean, display=False)
+        ("wh", "Vanilla-Wh", "Vanilla")]).items():
+    glue(key, value, display=False)
 
 # %% [markdown]
 # The rule picks $\beta$ = {glue:text}`deep-last-mlp-beta` for the MLP and {glue:text}`deep-last-cnn-beta` for the

@@ -45,6 +45,9 @@ def test_chosen_contrasts_use_the_beta_the_spectra_choose_and_eps50() -> None:
     assert effects["spec"].verdict(+1) == "not enough seeds"
     with pytest.raises(KeyError):
         deep.chosen_contrasts(results, "SpecReg (last)", [("x", "SpecReg-Wh (last) β={beta}", "Vanilla")])
+    # what a chapter glues: the same numbers, keyed by prefix and architecture
+    values = deep.chosen_glue({"mlp": results}, "deep-last", "SpecReg (last)", [("spec", "{chosen}", "Vanilla")])
+    assert values == {"deep-last-mlp-beta": "2", "deep-last-mlp-spec": pytest.approx(0.2 - vanilla)}
 
 
 def test_figures_and_tables_cover_every_architecture_and_hidden_layer() -> None:

@@ -8,6 +8,7 @@ own text and its own choice of variants and contrasts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -132,3 +133,15 @@ def chosen_contrasts(results: report.Results, family: str, pairs: Sequence[tuple
                                            worse.format(chosen=chosen, beta=beta))
                for label, better, worse in pairs}
     return beta, effects
+
+
+def chosen_glue(results: Mapping[str, report.Results], prefix: str, family: str,
+                pairs: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+    """The values a deep chapter glues for each architecture of ``results``: ``<prefix>-<arch>-beta`` (the chosen
+    beta) and ``<prefix>-<arch>-<label>`` (the mean eps50 contrast of each pair of :func:`chosen_contrasts`)."""
+    values: dict[str, Any] = {}
+    for arch, runs in results.items():
+        beta, effects = chosen_contrasts(runs, family, pairs)
+        values[f"{prefix}-{arch}-beta"] = beta
+        values.update({f"{prefix}-{arch}-{label}": effect.mean for label, effect in effects.items()})
+    return values
