@@ -4,6 +4,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+# test files and notebooks checked at once by `make test` (pytest-xdist; each file stays on one worker)
+JOBS ?= 2
 STAMP := $(VENV)/.onen-installed
 
 ifdef ONEN_DATA
@@ -24,9 +26,9 @@ book: $(STAMP)
 	$(PY) -m onen.commands.build all
 
 test: $(STAMP)
-	$(PY) -m pytest tests
-	$(PY) -m onen.commands.build execute --jobs 2
-	OMP_NUM_THREADS=1 $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	$(PY) -m pytest -n $(JOBS) --dist loadfile tests
+	$(PY) -m onen.commands.build execute --jobs $(JOBS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		$$($(PY) -m onen.commands.build list)
 	$(PY) -m onen.commands.build html
 	$(PY) -m onen.commands.build times
