@@ -19,6 +19,7 @@ import torchattacks  # noqa: E402
 from onen.attacks import accuracy, fgsm, pgd
 from onen.robustness.audit import (ATTACKS, AuditConfig, audit_curves, audit_run, masking_flags,  # noqa: E402
                         transfer_curve)
+from test_experiments import synthetic_split
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.py
 
@@ -326,17 +327,6 @@ def test_audit_config_is_frozen_and_round_trips():
         config.n_images = 3  # type: ignore[misc]
     assert AuditConfig.from_dict(config.to_dict()) == config
     assert config.to_dict()["eps"] == [0.0, 0.1]
-
-
-def synthetic_split(n: int, seed: int):
-    """MNIST-shaped images [n, 1, 28, 28] whose class is a bright pixel on the diagonal (as in test_experiments)."""
-    from onen.data import Split
-
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 10
-    images = 0.1 * torch.rand(n, 1, 28, 28, generator=g)
-    images[torch.arange(n), 0, labels, labels] += 0.8
-    return Split(images.clamp(0, 1), labels)
 
 
 def test_audit_run_cache_hit_equals_fresh_and_the_audit_is_in_the_key(tmp_path: Path,
