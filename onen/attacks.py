@@ -37,7 +37,16 @@ from tqdm import tqdm
 
 from onen.features import eval_mode
 
-_SLACK = 1e-6  # tolerance on the [0, 1] range of clean inputs (float rounding of a preprocessing step)
+PIXEL_SLACK = 1e-6  # tolerance on the [0, 1] range of clean inputs (float rounding of a preprocessing step)
+
+
+def check_pixels(x: Tensor, name: str = "x") -> None:
+    """Raise ValueError unless every value of ``x`` is finite and in [0, 1] (within :data:`PIXEL_SLACK`): the
+    check every attack, the audit and the corruptions make of the clean images they are given."""
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} holds NaN or inf pixels; images must lie in [0, 1]")
+    if x.numel() and (x.min().item() < -PIXEL_SLACK or x.max().item() > 1 + PIXEL_SLACK):
+        raise ValueError(f"{name} must lie in [0, 1], got range [{x.min().item():.4g}, {x.max().item():.4g}]")
 
 
 def _check(x: Tensor, y: Tensor, eps: float) -> None:
@@ -47,10 +56,7 @@ def _check(x: Tensor, y: Tensor, eps: float) -> None:
         raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
     if y.ndim != 1 or x.ndim < 1 or y.shape[0] != x.shape[0]:
         raise ValueError(f"x [B, ...] and y [B] must share the batch size, got x {tuple(x.shape)}, y {tuple(y.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError("x holds NaN or inf pixels; images must lie in [0, 1]")
-    if x.numel() and (x.min().item() < -_SLACK or x.max().item() > 1 + _SLACK):
-        raise ValueError(f"x must lie in [0, 1], got range [{x.min().item():.4g}, {x.max().item():.4g}]")
+    check_pixels(x)
 
 
 def _loss_grad(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
@@ -146,7 +152,7 @@ def gaussian_noise(x: Tensor, sigma: float, generator: torch.Generator | None = 
     """
     if not math.isfinite(sigma) or sigma < 0:
         raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
-    if not torch.isfinite(x).all():
+    if not torch.isfinite(x).all():  # noise may take a pixel out of [0, 1] and back: finiteness is what it needs
         raise ValueError("x holds NaN or inf pixels; images must lie in [0, 1]")
     x = x.detach()
     if sigma == 0:

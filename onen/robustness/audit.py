@@ -77,7 +77,8 @@ import torch.nn as nn
 from torch import Tensor
 from tqdm import tqdm
 
-from onen.attacks import REGISTRY, Budget, eval_mode, image_shape, pgd, torchattacks_module
+from onen.attacks import (PIXEL_SLACK, REGISTRY, Budget, check_pixels, eval_mode, image_shape, pgd,
+                          torchattacks_module)
 from onen.cache import CachedResult, cached, lookup
 from onen.runs.config import TrainConfig
 from onen.data import Split
@@ -95,7 +96,6 @@ DEFAULT_APGD_T_TARGETS = 1
 DEFAULT_SQUARE_QUERIES = 250
 DEFAULT_BATCH_SIZE = 500
 
-_SLACK = 1e-6  # tolerance on [0, 1] for clean inputs
 _BALL_SLACK = 1e-5  # tolerance on the eps-ball for adversarial inputs (float32 rounding of x +- eps)
 
 
@@ -131,11 +131,7 @@ def _check_data(images: Tensor, labels: Tensor) -> None:
         raise ValueError("the audit needs at least one image")
     if labels.dtype != torch.int64:
         raise TypeError(f"labels must be int64 class indices, got {labels.dtype}")
-    if not torch.isfinite(images).all():
-        raise ValueError("images hold NaN or inf")
-    low, high = images.min().item(), images.max().item()
-    if low < -_SLACK or high > 1 + _SLACK:
-        raise ValueError(f"images must lie in [0, 1], got range [{low:.4g}, {high:.4g}]")
+    check_pixels(images, "images")
 
 
 def _positive_int(name: str, value: Any, smallest: int = 1) -> int:
@@ -172,8 +168,8 @@ def _check_adversarial(x_adv: Tensor, x: Tensor, eps: float, attack: str) -> Non
     if x_adv.numel() == 0:
         return
     gap = (x_adv - x).abs().max().item()
-    if not math.isfinite(gap) or gap > eps + _BALL_SLACK or x_adv.min().item() < -_SLACK \
-            or x_adv.max().item() > 1 + _SLACK:
+    if not math.isfinite(gap) or gap > eps + _BALL_SLACK or x_adv.min().item() < -PIXEL_SLACK \
+            or x_adv.max().item() > 1 + PIXEL_SLACK:
         raise RuntimeError(f"{attack} left the threat model at eps={eps}: max |x_adv - x| = {gap:.6g}, "
                            f"range [{x_adv.min().item():.4g}, {x_adv.max().item():.4g}]")
 

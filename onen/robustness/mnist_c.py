@@ -36,6 +36,8 @@ from scipy import ndimage
 from torch import Tensor
 from torchvision.transforms import InterpolationMode
 
+from onen.attacks import check_pixels
+
 FAMILIES: dict[str, tuple[str, ...]] = {
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
     "blur": ("glass_blur", "motion_blur"),
@@ -66,7 +68,6 @@ PARAMETERS: dict[str, tuple] = {
     "canny_edges": (0.6, 0.8, 1.0, 1.4, 1.8),  # Gaussian sigma of the Canny detector
 }
 
-_TOLERANCE = 1e-6
 _SPATTER_LAYER = (0.3, 1.0, 0.65, 1.5)  # liquid std, liquid blur sigma, liquid threshold, mask blur sigma
 _SPATTER_GREY = 63 / 255
 _FOG_CHUNK = 256  # images per plasma-fractal chunk
@@ -561,11 +562,7 @@ def _validate(images: Tensor, name: str, severity: int) -> None:
         raise ValueError("images must be a floating-point torch.Tensor")
     if images.dim() != 4 or tuple(images.shape[1:]) != (1, SIZE, SIZE) or images.shape[0] == 0:
         raise ValueError(f"images must have shape [B, 1, {SIZE}, {SIZE}] with B >= 1, got {tuple(images.shape)}")
-    if not torch.isfinite(images).all():
-        raise ValueError("images contain NaN or inf")
-    low, high = images.min().item(), images.max().item()
-    if low < -_TOLERANCE or high > 1 + _TOLERANCE:
-        raise ValueError(f"images must lie in [0, 1], got values in [{low:.4g}, {high:.4g}]")
+    check_pixels(images, "images")
 
 
 def corrupt(images: Tensor, name: str, severity: int = 3, seed: int = 0) -> Tensor:
