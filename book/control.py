@@ -257,6 +257,8 @@ glue("control-bound", bound, display=False)
 everyone = {**shaped_runs,
             **{n: shallow_runs[n] for n in control.NEAR_SECTION if n in shallow_runs}}
 points = control.scatter_points(everyone, gate)
+glue("control-dose-words", control.dose_in_words(points, ["Whitened", *shaped_runs, "Vanilla"]),
+     display=False)
 shaped_points = [points[n] for n in shaped_runs]
 fitted = control.trend(np.concatenate([p[0] for p in shaped_points]),
                        np.concatenate([p[2] for p in shaped_points])) if shaped_points else None

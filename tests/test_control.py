@@ -121,3 +121,14 @@ def test_exponent_interval_comes_from_the_stored_bootstrap() -> None:
     value, low, high = control.exponent(run(0, outcomes(10, [10, 5, 0, 0]), boot=spectra), Estimator("1/n", 11, 40))
     assert value == pytest.approx(1.0) and low < 1.0 < high
     assert math.isnan(control.exponent(run(0, outcomes(10, [10, 5, 0, 0])), Estimator("1/n", 11, 40))[1])
+
+
+def test_the_dose_response_in_words_orders_networks_by_their_mean_exponent() -> None:
+    points = {"Vanilla": (np.array([1.8, 1.7]), np.array([0.98, 0.98]), np.array([0.034, 0.036])),
+              "Whitened": (np.array([np.nan]), np.array([0.98]), np.array([0.011])),
+              "Shaped α=1": (np.array([1.04]), np.array([0.977]), np.array([0.0245]))}
+    words = control.dose_in_words(points, ["Vanilla", "Shaped α=3", "Shaped α=1", "Whitened"])
+    # no exponent first, then ascending mean exponent; means over seeds; a name without results is left out
+    assert words == ("Whitened: ε50 0.0110 (1 seed); Shaped α=1 (α 1.04): ε50 0.0245 (1 seed); "
+                     "Vanilla (α 1.75): ε50 0.0350 (2 seeds)")
+    assert control.dose_in_words(points, ["Shaped α=3"]) == "not computed yet"

@@ -327,6 +327,27 @@ def scatter_points(results: Results, estimator: Estimator) -> dict[str, tuple[np
     return out
 
 
+def dose_in_words(points: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], names: Sequence[str]) -> str:
+    """``names`` (those in ``points``) in order of their mean measured exponent, each as "name (α a): ε50 e", means
+    over seeds with the seed count; a network without a finite exponent (Whitened's flat spectrum) comes first."""
+    found = [n for n in names if n in points and len(points[n][2])]
+    if not found:
+        return "not computed yet"
+
+    def mean(values: np.ndarray) -> float:
+        finite = values[np.isfinite(values)]
+        return float(np.mean(finite)) if finite.size else math.nan
+
+    order = sorted(found, key=lambda n: (not math.isnan(mean(points[n][0])), mean(points[n][0])))
+    words = []
+    for name in order:
+        alpha, e50 = mean(points[name][0]), mean(points[name][2])
+        seeds = len(points[name][2])
+        measured = "" if math.isnan(alpha) else f" (α {alpha:.2f})"
+        words.append(f"{name}{measured}: ε50 {e50:.4f}" + (f" ({seeds} seeds)" if seeds > 1 else " (1 seed)"))
+    return "; ".join(words)
+
+
 def central_figure(points: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], colour_of: Mapping[str, str],
                    frontier: Frontier | None, fitted: Trend | None, bound: float, shaped: Sequence[str]) -> Figure:
     """Three panels: PGD eps50 and clean accuracy against the measured exponent (every seed a small dot, the mean
