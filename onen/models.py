@@ -247,3 +247,25 @@ def spectrally_normalised(model: nn.Module, target: float) -> nn.Module:
         if target != 1:
             torch.nn.utils.parametrize.register_parametrization(module, "weight", _Scale(target))
     return model
+
+
+class PerImageStandardise(nn.Module):
+    """Each image standardised over its own pixels: (x - mean) / max(std, 1 / sqrt(D)), D the image's number of
+    values and std the population standard deviation (TensorFlow's ``per_image_standardization``; the floor keeps a
+    uniform image finite). A first layer without parameters, so the model's inputs, and every attack's eps-ball and
+    clipping, stay in [0, 1] pixels, and the attacks differentiate through the standardisation."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.flatten(1)
+        mean = flat.mean(dim=1, keepdim=True)
+        std = flat.std(dim=1, unbiased=False, keepdim=True)
+        return ((flat - mean) / torch.clamp(std, min=flat.shape[1] ** -0.5)).view_as(x)
+
+
+def per_image_standardised(model: Classifier) -> Classifier:
+    """``model`` with :class:`PerImageStandardise` put in front of its first block (so the block's output, the first
+    hidden representation, is still what ``model.blocks[0]`` returns). Returns the same module, changed in place."""
+    if not isinstance(model, Classifier) or len(model.blocks) == 0:
+        raise ValueError(f"per-image standardisation needs a Classifier with blocks, got {type(model).__name__}")
+    model.blocks[0] = nn.Sequential(PerImageStandardise(), model.blocks[0])
+    return model

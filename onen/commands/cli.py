@@ -3,6 +3,7 @@
     python -m onen shallow deep_last_layer deep_all_layers --profile paper --device cuda
     python -m onen shallow --profile paper --device cuda --workers 12
     python -m onen search --profile paper --device cpu
+    python -m onen baselines --profile paper --device cuda --workers 8
 
 Every finished network is printed with an ETA for the rest (and, when the output is not a terminal, every
 finished epoch with an ETA for its network); training resumes from per-epoch checkpoints.
@@ -26,6 +27,7 @@ missing. Both are in :mod:`onen.commands.launch`, with the jobs themselves; this
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -34,8 +36,8 @@ from pathlib import Path
 import torch
 
 from onen.analysis import profiles
-from onen.commands.launch import (CLUSTERS, DEFAULT_SUBMITIT_FOLDER, Cluster, chapter_jobs, import_submitit, run_jobs,
-                                  status_main, submit_jobs)
+from onen.commands.launch import (CLUSTERS, DEFAULT_SUBMITIT_FOLDER, Cluster, Job, chapter_jobs, import_submitit,
+                                  run_jobs, status_main, submit_jobs)
 from onen.commands.reproduce import main as reproduce_main
 from onen.commands.mechanics import MECHANICS
 from onen.commands.mechanics import compute as compute_mechanics
@@ -81,7 +83,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.chapters = [c for c in args.chapters if c not in MECHANICS]
     if not args.chapters:
         return
-    jobs = chapter_jobs(args.chapters, args.profile, args.seeds, args.variants, args.seed_major)
+    others = [c for c in args.chapters if c != "baselines"]
+    jobs = chapter_jobs(others, args.profile, args.seeds, args.variants, args.seed_major) if others else []
+    if "baselines" in args.chapters:
+        jobs += baseline_jobs(args.profile, args.seeds, args.variants, args.seed_major)
     try:
         if args.launcher == "submitit":
             failed = submit_jobs(jobs, results_dir, args.device, settings, args.threads)
@@ -95,11 +100,31 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 
+def baseline_jobs(profile: str, seeds: Sequence[int] | None = None, variants: Sequence[str] | None = None,
+                  seed_major: bool = False) -> list[Job]:
+    """The baselines chapter's networks (:func:`onen.analysis.profiles.baseline_variants`), each group at its seeds
+    (:func:`onen.analysis.profiles.baseline_seeds`; ``seeds`` None: the profile's), evaluated as the chapter does;
+    only the ``variants`` named, if any. Seeds inner, or outer with ``seed_major``. Raises SystemExit for a variant
+    name the chapter does not have."""
+    evaluation = profiles.baseline_settings(profile)["eval"]
+    jobs, known = [], set()
+    for group, nets in profiles.baseline_variants(profile).items():
+        known.update(nets)
+        jobs += [Job("baselines", name, seed, dataclasses.replace(config, seed=seed), evaluation)
+                 for name, config in nets.items() if not variants or name in variants
+                 for seed in profiles.baseline_seeds(profile, group, seeds)]
+    unknown = sorted(set(variants or []) - known)
+    if unknown:
+        raise SystemExit(f"no variant {unknown} in baselines")
+    return sorted(jobs, key=lambda job: job.seed) if seed_major else jobs
+
+
 def _parser() -> argparse.ArgumentParser:
     """The command line of :func:`main` (``reproduce`` and ``status`` have their own)."""
     parser = argparse.ArgumentParser(prog="python -m onen", description=main.__doc__)
     parser.add_argument("chapters", nargs="+",
-                        choices=[*sorted(profiles.CHAPTER_VARIANTS), *MECHANICS, "search", "calibration"])
+                        choices=[*sorted(profiles.CHAPTER_VARIANTS), "baselines", *MECHANICS, "search",
+                                 "calibration"])
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
@@ -148,6 +173,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--seeds must be non-negative, got {args.seeds}")
     if args.seeds is not None and "search" in args.chapters:
         parser.error("--seeds does not apply to the search: each of its points has the seed its profile gives it")
+    if args.variants and "baselines" in args.chapters and len(args.chapters) > 1:
+        parser.error("--variants with baselines: name the baselines chapter alone")
     given = [f"--{name.replace('_', '-')}" for name in SUBMITIT_OPTIONS if getattr(args, name) is not None]
     if args.launcher == "local" and given:
         parser.error(f"{', '.join(given)} needs --launcher submitit")

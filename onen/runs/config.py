@@ -10,7 +10,7 @@ from typing import Any
 
 from onen.data import DATASETS
 from onen.models import (ACTIVATIONS, CIFAR_CHANNELS, CNN_WIDTHS, Classifier, build_model, cifar_widths,
-                         spectrally_normalised)
+                         per_image_standardised, spectrally_normalised)
 from onen.regularizers import BASES
 
 
@@ -37,6 +37,8 @@ class TrainConfig:
         ``momentum``); weight_decay: the optimiser's weight decay. Keyed only away from the paper's Adam without decay.
     spectral_norm: None, or the operator norm every linear and convolutional weight is held to
         (:func:`onen.models.spectrally_normalised`, PyTorch's spectral normalisation).
+    per_image_norm: standardise each input image over its own pixels before the first layer
+        (:class:`onen.models.PerImageStandardise`); keyed only when True.
     spectral_layers: "last" | "all" | list of block indices (spectral only).
     train_subset: number of training images used (None: all 60000).
     eigen_subset: training images used to refresh the eigenbasis and to track spectra (None: all of train_subset).
@@ -109,6 +111,7 @@ class TrainConfig:
     weight_decay: float = field(default=0.0, metadata={"omit_at_default": True})
     momentum: float = field(default=0.9, metadata={"omit_at_default": True})
     spectral_norm: float | None = field(default=None, metadata={"omit_at_default": True})
+    per_image_norm: bool = field(default=False, metadata={"omit_at_default": True})
 
     def __post_init__(self) -> None:
         """Validate every field (a clear error, nothing kept), then store lists and tuples in one form."""
@@ -199,7 +202,8 @@ class TrainConfig:
         self._check_baselines()
 
     def _check_baselines(self) -> None:
-        """The baselines' settings: activity penalty, hinge, optimiser, weight decay, momentum, spectral norm."""
+        """The baselines' settings: activity penalty, hinge, per-image normalisation, optimiser, weight decay,
+        momentum, spectral norm."""
         def number(name: str, low: float, high: float = math.inf, low_open: bool = False) -> None:
             value = getattr(self, name)
             if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
@@ -212,6 +216,8 @@ class TrainConfig:
             raise ValueError("activity_l1 is a setting of regularizer 'activity' only")
         if not isinstance(self.hinge, bool):
             raise TypeError(f"hinge must be a bool, got {self.hinge!r}")
+        if not isinstance(self.per_image_norm, bool):
+            raise TypeError(f"per_image_norm must be a bool, got {self.per_image_norm!r}")
         if not self.hinge and self.regularizer != "spectral":
             raise ValueError("hinge is a setting of regularizer 'spectral' only")
         if self.optimiser not in OPTIMISERS:
@@ -290,8 +296,11 @@ class TrainConfig:
         return cls(**d)
 
     def model(self) -> Classifier:
-        """The untrained network (spectrally normalised where ``spectral_norm`` says so)."""
+        """The untrained network (each image standardised first where ``per_image_norm`` says so, spectrally
+        normalised where ``spectral_norm`` does)."""
         model = self._architecture()
+        if self.per_image_norm:
+            model = per_image_standardised(model)
         return model if self.spectral_norm is None else spectrally_normalised(model, self.spectral_norm)
 
     def _architecture(self) -> Classifier:
