@@ -268,3 +268,19 @@ def test_without_a_progress_bar_every_finished_epoch_is_logged_with_an_eta(
         train(cfg, mnist_train, progress=True)
     assert not caplog.records
 
+
+
+def test_spectra_every_leaves_training_alone_and_fits_the_other_blocks_only_when_due(mnist_train: Split) -> None:
+    """Every block's exponent after epochs 2 and 3 (the last) with spectra_every=2; after epoch 1 only the
+    regularized (last) block's, from the refresh; the weights and the exponents that are fitted equal those of
+    spectra_every=1, since spectra draw no random numbers and change nothing."""
+    fields = dict(widths=[64, 32], epochs=3, regularizer="spectral", beta=0.5, fit_ranks=(2, 30))
+    every, h_every = train(config(**fields), mnist_train, progress=False)
+    sparse, h_sparse = train(config(spectra_every=2, **fields), mnist_train, progress=False)
+    assert same_weights(every, sparse)
+    assert math.isnan(h_sparse.alphas[0][0]) and h_sparse.alphas[0][1] == h_every.alphas[0][1]
+    assert h_sparse.alphas[1:] == h_every.alphas[1:] and all(math.isfinite(a) for a in h_every.alphas[0])
+    assert "spectra_every" in config(spectra_every=2).to_dict() and "spectra_every" not in config().to_dict()
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="spectra_every"):
+            config(spectra_every=bad)

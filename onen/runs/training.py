@@ -229,7 +229,9 @@ def train(config: TrainConfig, train_split: Split, test_split: Split | None = No
         last_epoch = epoch + 1 == config.epochs
         if last_epoch and config.recalibrate:
             recalibrate(state.model, data.images, config.batch_size)
-        spectra = _spectra_and_refresh(state.model, tracked, None if last_epoch else regularizer, eigen_inputs)
+        every_block = last_epoch or (epoch + 1) % config.spectra_every == 0
+        spectra = _spectra_and_refresh(state.model, tracked, None if last_epoch else regularizer, eigen_inputs,
+                                       every_block)
         _record(state.history, means, state.model, test_split, summarise(spectra, config.fit_ranks), began)
         bar.set_postfix(loss=f"{means[0]:.3f}", acc=f"{state.history.test_accuracy[-1]:.3f}")
         state.epoch = epoch + 1
@@ -321,16 +323,17 @@ def recalibrate(model: nn.Module, images: Tensor, batch_size: int) -> None:
 
 
 def _spectra_and_refresh(model: nn.Module, tracked: list[nn.Module], regularizer: SpectralRegularizer | None,
-                         inputs: torch.Tensor) -> list[np.ndarray]:
+                         inputs: torch.Tensor, every_block: bool = True) -> list[np.ndarray]:
     """Spectra of every tracked block; the regularized ones come from the refresh that sets the next eigenbasis
-    (``regularizer`` None: no refresh, e.g. after the last epoch, where eigenvalues alone are much cheaper)."""
+    (``regularizer`` None: no refresh, e.g. after the last epoch, where eigenvalues alone are much cheaper). Without
+    ``every_block``, the blocks the refresh does not cover get an empty spectrum (a NaN exponent)."""
     by_layer: dict[int, np.ndarray] = {}
     if regularizer is not None:
         by_layer.update(zip(map(id, regularizer.layers), regularizer.refresh(inputs)))
-    others = [m for m in tracked if id(m) not in by_layer]
+    others = [m for m in tracked if id(m) not in by_layer] if every_block else []
     if others:
         by_layer.update(zip(map(id, others), layer_spectra(model, others, inputs)))
-    return [by_layer[id(m)] for m in tracked]
+    return [by_layer.get(id(m), np.zeros(0)) for m in tracked]
 
 
 def _describe(config: TrainConfig) -> str:
