@@ -15,7 +15,7 @@ import torch
 from onen.analysis import baselines_report as br
 from onen.analysis import control, profiles
 from onen.cache import CachedResult
-from onen.commands.cli import baseline_jobs
+from onen.commands.launch import chapter_jobs
 from onen.models import PerImageStandardise
 from onen.runs.config import TrainConfig
 
@@ -104,15 +104,17 @@ def test_each_group_trains_its_seeds() -> None:
     assert profiles.baseline_seeds("paper", "depth", [5, 6, 7]) == [5, 6]
     with pytest.raises(ValueError, match="group must be one of"):
         profiles.baseline_seeds("paper", "deep")
-    jobs = baseline_jobs("paper")
+    jobs = chapter_jobs(["baselines"], "paper")
     expected = sum(len(nets) * len(profiles.baseline_seeds("paper", g)) for g, nets in
                    profiles.baseline_variants("paper").items())
     assert len(jobs) == expected == 21 * 3 + 8 * 2
     assert all(job.config.seed == job.seed and job.evaluation == profiles.evaluation("paper") for job in jobs)
-    chosen = baseline_jobs("quick", variants=["Vanilla", "PGD-AT ε=0.1"], seed_major=True)
+    chosen = chapter_jobs(["baselines"], "quick", variants=["Vanilla", "PGD-AT ε=0.1"], seed_major=True)
     assert [(j.name, j.seed) for j in chosen] == [("Vanilla", 0), ("PGD-AT ε=0.1", 0)]
     with pytest.raises(SystemExit, match="Vanila"):
-        baseline_jobs("quick", variants=["Vanila"])
+        chapter_jobs(["baselines"], "quick", variants=["Vanila"])
+    with pytest.raises(SystemExit, match="Vanila"):  # a misspelled name beside a valid one is not dropped
+        chapter_jobs(["baselines"], "quick", variants=["Vanilla", "Vanila"])
 
 
 def test_nothing_computed_is_listed_as_missing(tmp_path) -> None:

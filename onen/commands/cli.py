@@ -27,7 +27,6 @@ missing. Both are in :mod:`onen.commands.launch`, with the jobs themselves; this
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from pathlib import Path
 import torch
 
 from onen.analysis import profiles
-from onen.commands.launch import (CLUSTERS, DEFAULT_SUBMITIT_FOLDER, Cluster, Job, chapter_jobs, import_submitit,
+from onen.commands.launch import (CLUSTERS, DEFAULT_SUBMITIT_FOLDER, Cluster, chapter_jobs, import_submitit,
                                   run_jobs, status_main, submit_jobs)
 from onen.commands.reproduce import main as reproduce_main
 from onen.commands.mechanics import MECHANICS
@@ -83,10 +82,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.chapters = [c for c in args.chapters if c not in MECHANICS]
     if not args.chapters:
         return
-    others = [c for c in args.chapters if c != "baselines"]
-    jobs = chapter_jobs(others, args.profile, args.seeds, args.variants, args.seed_major) if others else []
-    if "baselines" in args.chapters:
-        jobs += baseline_jobs(args.profile, args.seeds, args.variants, args.seed_major)
+    jobs = chapter_jobs(args.chapters, args.profile, args.seeds, args.variants, args.seed_major)
     try:
         if args.launcher == "submitit":
             failed = submit_jobs(jobs, results_dir, args.device, settings, args.threads)
@@ -98,25 +94,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"{len(failed)} of {len(jobs)} networks failed: {', '.join(failed)}")
 
 
-
-
-def baseline_jobs(profile: str, seeds: Sequence[int] | None = None, variants: Sequence[str] | None = None,
-                  seed_major: bool = False) -> list[Job]:
-    """The baselines chapter's networks (:func:`onen.analysis.profiles.baseline_variants`), each group at its seeds
-    (:func:`onen.analysis.profiles.baseline_seeds`; ``seeds`` None: the profile's), evaluated as the chapter does;
-    only the ``variants`` named, if any. Seeds inner, or outer with ``seed_major``. Raises SystemExit for a variant
-    name the chapter does not have."""
-    evaluation = profiles.baseline_settings(profile)["eval"]
-    jobs, known = [], set()
-    for group, nets in profiles.baseline_variants(profile).items():
-        known.update(nets)
-        jobs += [Job("baselines", name, seed, dataclasses.replace(config, seed=seed), evaluation)
-                 for name, config in nets.items() if not variants or name in variants
-                 for seed in profiles.baseline_seeds(profile, group, seeds)]
-    unknown = sorted(set(variants or []) - known)
-    if unknown:
-        raise SystemExit(f"no variant {unknown} in baselines")
-    return sorted(jobs, key=lambda job: job.seed) if seed_major else jobs
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -174,6 +174,22 @@ def run_jobs(jobs: Sequence[Job], results_dir: str, device: str, workers: int = 
     return failed
 
 
+def baseline_jobs(profile: str, seeds: Sequence[int] | None = None, variants: Sequence[str] | None = None,
+                  seed_major: bool = False) -> tuple[list[Job], set[str]]:
+    """The baselines chapter's networks (:func:`onen.analysis.profiles.baseline_variants`), each group at its seeds
+    (:func:`onen.analysis.profiles.baseline_seeds`; ``seeds`` None: the profile's), evaluated as the chapter does;
+    only the ``variants`` named, if any. Seeds inner, or outer with ``seed_major``. Returns the jobs and every
+    variant name the chapter has."""
+    evaluation = profiles.baseline_settings(profile)["eval"]
+    jobs, known = [], set()
+    for group, nets in profiles.baseline_variants(profile).items():
+        known.update(nets)
+        jobs += [Job("baselines", name, seed, dataclasses.replace(config, seed=seed), evaluation)
+                 for name, config in nets.items() if not variants or name in variants
+                 for seed in profiles.baseline_seeds(profile, group, seeds)]
+    return (sorted(jobs, key=lambda job: job.seed) if seed_major else jobs), known
+
+
 def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | None = None,
                  variants: Sequence[str] | None = None, seed_major: bool = False) -> list[Job]:
     """The networks of ``chapters`` (or only the ``variants`` named) at ``seeds`` (None: the profile's), in the
@@ -185,6 +201,13 @@ def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | N
     jobs: list[Job] = []
     known: set[str] = set()
     for chapter in chapters:
+        if chapter == "baselines":  # groups at their own seeds (the depth study at fewer)
+            found_jobs, names = baseline_jobs(profile, seeds, variants, seed_major)
+            if variants and not set(variants) & names:
+                raise SystemExit(f"no variant {sorted(variants)} in baselines; it has {sorted(names)}")
+            jobs += found_jobs
+            known.update(names)
+            continue
         chosen_seeds: list[int | None]
         if chapter == "search":
             points, spectrum_images = profiles.search_grid(profile)
@@ -464,7 +487,7 @@ def status_main(argv: Sequence[str]) -> None:
     """``python -m onen status CHAPTER --profile P``: which networks of the chapter are done, running, failed,
     submitted or missing."""
     parser = argparse.ArgumentParser(prog="python -m onen status", description=status_main.__doc__)
-    parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "search"])
+    parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "baselines", "search"])
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the profile's seeds")
     parser.add_argument("--variants", nargs="+", default=None, help="only these variants (display names)")
