@@ -276,7 +276,8 @@ whitening = paper_control.verdicts.get("4.1: Whitened is below Vanilla", ("missi
 glue("reproduced-control-c1", f"{c1[0]} (above the frontier: {c1[1]})", display=False)
 glue("reproduced-control-c2", f"{whitening[0]} (above the frontier: {whitening[1]})", display=False)
 near_vanilla_name, near_name = profiles.nearest_pair("paper")
-near_effect = paper_control.effects.get(near_name)
+near_effect = paper_control.effects.get(next(
+    (words for treated, _, _, words in paper_control.claims if treated == near_name), ""))
 glue("reproduced-nearest-effect", "not computed" if near_effect is None else
      f"{near_effect[0].text()} ({near_effect[0].n_seeds} seeds)", display=False)
 penalized = [t for t, _, _ in profiles.shallow_claims("paper")

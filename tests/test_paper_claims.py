@@ -118,10 +118,10 @@ def test_the_control_chapters_claims_equal_an_independent_computation(shallow) -
     everyone = {**pc.shallow, **pc.shaped}
     judged = 0
     for treated, reference, sign, words in pc.claims:
-        if treated not in everyone or reference not in everyone or treated not in pc.effects:
+        if treated not in everyone or reference not in everyone or words not in pc.effects:
             assert pc.verdicts.get(words, ("missing", "missing"))[0] in ("missing", "not tested")
             continue
-        raw, above = pc.effects[treated]
+        raw, above = pc.effects[words]
         a = {report.seed_of(r): r for r in everyone[treated]}
         b = {report.seed_of(r): r for r in everyone[reference]}
         seeds = sorted(set(a) & set(b))

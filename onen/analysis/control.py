@@ -263,14 +263,14 @@ def claims_table(results: Results, claims: Sequence[tuple[str, str, int, str]], 
     """Each claim (treated, reference, claimed sign, its words) judged twice: on the raw eps50 contrast and above
     Vanilla's frontier. A claim about a 1/n layer (a name in ``gate``) is judged only where ``gate`` says the
     treated network's layer passed its spectrum check; otherwise its verdict reads "not tested". Returns the table
-    and the effects by treated network."""
+    and the effects by claim (its words: one network can be treated in several claims)."""
     rows, effects = [], {}
     for treated, reference, sign, words in claims:
         if treated not in results or reference not in results or not common_seeds(results, [treated, reference])[treated]:
             rows.append([words, treated, reference, "0", "—", "missing", "—", "missing"])
             continue
         raw, above = contrast_pair(results, treated, reference, frontier)
-        effects[treated] = (raw, above)
+        effects[words] = (raw, above)
         gated = treated in gate and not gate[treated]
         verdict_raw = "not tested" if gated else raw.verdict(sign)
         verdict_above = "not tested" if gated else above.verdict(sign)
@@ -458,7 +458,9 @@ class PaperControl:
     shallow: section 4.1's networks; shaped: the shaped networks (control evaluation); frontier_runs: Vanilla stopped
     early; status: one row per control network ("CPU"/"GPU"/"missing" per seed); frontier: Vanilla's frontier
     (None with fewer than two training lengths); passes: per shaped network and per penalized 4.1 network, whether
-    its layer passes the check by ``gate`` against its own target; claims: the claims table and its verdicts."""
+    its layer passes the check by ``gate`` against its own target; claims: the claims, each (treated, reference, sign,
+    words); table, verdicts and effects: the claims table, and the (raw, above the frontier) verdicts and effects of
+    each claim by its words."""
 
     gate: Estimator
     shallow: dict[str, list[CachedResult]]
