@@ -4,7 +4,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-# test files and notebooks checked at once by `make test` (pytest-xdist; each file stays on one worker)
+# chapters executed, and notebooks checked by nbval, at once by `make test` (pytest-xdist: one notebook a worker)
 JOBS ?= 2
 STAMP := $(VENV)/.onen-installed
 
@@ -26,7 +26,7 @@ book: $(STAMP)
 	$(PY) -m onen.commands.build all
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) --dist loadfile tests
+	$(PY) -m pytest tests
 	$(PY) -m onen.commands.build execute --jobs $(JOBS)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		$$($(PY) -m onen.commands.build list)

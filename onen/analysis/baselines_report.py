@@ -34,7 +34,7 @@ from onen.analysis.stats import PairedContrast, eps_at_half_of_outcomes, outcome
 from onen.analysis.tables import Table
 from onen.cache import CachedResult
 from onen.runs.config import EvalConfig, TrainConfig
-from onen.runs.experiments import NotCached, run, stored, stored_seeds
+from onen.runs.experiments import NotCached, device_word, run, stored, stored_seeds
 
 Results = Mapping[str, Sequence[CachedResult]]
 
@@ -73,11 +73,6 @@ class Scale:
             if lacking:
                 out.append(f"{row[0]} (seed{'s' if len(lacking) > 1 else ''} {', '.join(lacking)})")
         return out
-
-
-def device_word(run: CachedResult) -> str:
-    """"GPU" or "CPU": the device a run was computed on."""
-    return "GPU" if str(run.provenance.get("device", "")).startswith("cuda") else "CPU"
 
 
 def _fetch(config: TrainConfig, evaluation: EvalConfig, results_dir: str, device: str,

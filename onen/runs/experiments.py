@@ -129,6 +129,11 @@ def stored(config: TrainConfig, evaluation: EvalConfig, results_dir: str) -> Cac
     return lookup("runs", _run_key(config, evaluation), results_dir)
 
 
+def device_word(result: CachedResult) -> str:
+    """"GPU" or "CPU": the device a cached run was computed on (its provenance)."""
+    return "GPU" if str(result.provenance.get("device", "")).startswith("cuda") else "CPU"
+
+
 def stored_seeds(variants: Mapping[str, TrainConfig], evaluation: EvalConfig, seeds: Sequence[int],
                  results_dir: str) -> tuple[dict[str, list[CachedResult]], list[list[str]]]:
     """What :func:`run` stored for each variant and seed under ``results_dir``; never trains.
@@ -141,8 +146,7 @@ def stored_seeds(variants: Mapping[str, TrainConfig], evaluation: EvalConfig, se
         found = [stored(dataclasses.replace(config, seed=int(s)), evaluation, results_dir) for s in seeds]
         if any(r is not None for r in found):
             results[name] = [r for r in found if r is not None]
-        rows.append([name, *("missing" if r is None else "GPU" if str(r.provenance.get("device", "")).startswith("cuda")
-                             else "CPU" for r in found)])
+        rows.append([name, *("missing" if r is None else device_word(r) for r in found)])
     return results, rows
 
 
