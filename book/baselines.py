@@ -53,8 +53,8 @@ settings, paper_dir = profiles.baseline_settings(profile), str(profiles.committe
 use_style()
 own_is_paper = profile == "paper" and setup.results_dir == paper_dir
 glue("base-profile", profile, display=False)
-glue("base-beta", f"{settings['ablation_beta']:g}", display=False)
-glue("base-depth-beta", f"{settings['depth_beta']:g}", display=False)
+glue("base-beta", f"{settings.methods.ablation_beta:g}", display=False)
+glue("base-depth-beta", f"{settings.methods.depth_beta:g}", display=False)
 
 # %% [markdown]
 # ## Set-up
@@ -200,8 +200,8 @@ beta_table, chosen = br.best_beta_table(families)
 tracked = chosen.get("SpecReg tracked")
 glue("base-rule-tracked", Markdown(
     "not computed yet" if tracked is None else f"β = {tracked}, "
-    + ("the ablations' β" if float(tracked) == settings["ablation_beta"] else
-       f"not the ablations' β = {settings['ablation_beta']:g}")), display=False)
+    + ("the ablations' β" if float(tracked) == settings.methods.ablation_beta else
+       f"not the ablations' β = {settings.methods.ablation_beta:g}")), display=False)
 none = Markdown("No family of penalized networks is computed at the paper's scale yet.")
 beta_table if families else none
 

@@ -46,8 +46,8 @@ from onen.analysis.plotting import use_style
 from onen.runs import regularizer_runs as runs
 
 settings = profiles.regularizer_settings(profile)
-setup = profiles.chapter_setup(profile, results_dir, seeds, device, default_seeds=settings["seeds"])
-REFRESH_EVERY = settings["refresh_every"]
+setup = profiles.chapter_setup(profile, results_dir, seeds, device, default_seeds=settings.seeds)
+REFRESH_EVERY = settings.refresh_every
 use_style()
 
 # %% [markdown]
@@ -68,7 +68,7 @@ use_style()
 # C_\text{batch} q_n$ in the true basis.
 
 # %% tags=["hide-input"]
-batch_study = runs.batch_study_settings(settings["batch_study_draws"])
+batch_study = runs.batch_study_settings(settings.batch_study_draws)
 study = runs.batch_size_study(batch_study, setup.results_dir).arrays
 fig = report.batch_figure(study, batch_study)
 glue("regularizer-batch", fig, display=False)
@@ -134,7 +134,7 @@ variants = runs.staleness_variants(settings)
 
 # %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
 report.settings_table(base, settings, setup.seeds, extra=[
-    ("basis drift", f"measured every {settings['drift_every']} steps on the eigen subset's images"),
+    ("basis drift", f"measured every {settings.drift_every} steps on the eigen subset's images"),
     ("refresh", f"every {REFRESH_EVERY} steps where stated, and at the end of each epoch")])
 
 # %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
@@ -184,7 +184,7 @@ end_errors = [drift[lr]["drift_median_rel_error"][1] for lr in runs.DRIFT_RUNS]
 glue("reg-drift-trend", Markdown("grows" if all(np.diff(end_errors) > 0)
                                  else "does not grow monotonically"), display=False)
 steps_per_epoch = results["β=10"][0].meta["steps_per_epoch"]
-glue("reg-drift-last-step", settings["drift_every"] * (steps_per_epoch // settings["drift_every"]),
+glue("reg-drift-last-step", settings.drift_every * (steps_per_epoch // settings.drift_every),
      display=False)
 glue("reg-drift-slowest", Markdown(
     "even at the smallest rate the stale estimates of the tail are off by more than half their "

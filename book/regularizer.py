@@ -43,7 +43,7 @@ from onen.analysis.plotting import PALETTE, colours, plot_spectra, use_style
 from onen.runs import regularizer_runs as runs
 
 settings = profiles.regularizer_settings(profile)
-setup = profiles.chapter_setup(profile, results_dir, seeds, device, default_seeds=settings["seeds"])
+setup = profiles.chapter_setup(profile, results_dir, seeds, device, default_seeds=settings.seeds)
 use_style()
 
 # %% [markdown]

@@ -46,7 +46,7 @@ from onen.runs import regularizer_runs as runs
 from onen.runs import search
 
 settings = profiles.regularizer_settings(profile)
-setup = profiles.chapter_setup(profile, results_dir, seeds, device, default_seeds=settings["seeds"])
+setup = profiles.chapter_setup(profile, results_dir, seeds, device, default_seeds=settings.seeds)
 TRACK = profiles.TRACKED
 use_style()
 
@@ -78,7 +78,7 @@ use_style()
 
 # %% tags=["hide-input"]
 base = runs.base_config(settings)
-strategies = runs.basis_strategies(settings["refresh_every"], TRACK)
+strategies = runs.basis_strategies(settings.refresh_every, TRACK)
 
 # %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
 report.settings_table(base, settings, setup.seeds[:1], extra=[
@@ -86,7 +86,7 @@ report.settings_table(base, settings, setup.seeds[:1], extra=[
     ("strategies", "; ".join(strategies)),
     ("tracked basis", f"momentum {TRACK['track_momentum']}, an eigendecomposition every "
                       f"{TRACK['track_every']} step(s)"),
-    ("basis error", f"after every step, on {settings['heldout_images']} held-out test images")])
+    ("basis error", f"after every step, on {settings.heldout_images} held-out test images")])
 
 # %% tags=["hide-input"]
 basis_runs = runs.basis_error_runs(settings, TRACK, setup.seeds[0], setup.results_dir, setup.device)
@@ -142,9 +142,9 @@ glue("reg-basis-closer", Markdown(
     if found["closer"]
     else "the tracked basis does not bring the spectrum closer to its target at every rate"),
     display=False)
-shared = {"profile": profile, "refresh-every": settings["refresh_every"],
+shared = {"profile": profile, "refresh-every": settings.refresh_every,
           "track-momentum": TRACK["track_momentum"], "track-every": TRACK["track_every"],
-          "track-sparse": runs.TRACK_SPARSE, "heldout-images": settings["heldout_images"]}
+          "track-sparse": runs.TRACK_SPARSE, "heldout-images": settings.heldout_images}
 for key, value in shared.items():
     glue(f"reg-{key}", value, display=False)
 

@@ -3,6 +3,7 @@ the cache keys its results have always been stored under."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from onen import manifolds
-from onen.analysis import background
+from onen.analysis import background, profiles
 from onen.cache import config_hash
 from onen.spectrum import fit_power_law
 
@@ -19,8 +20,10 @@ TINY = dict(circle_points=64, network_points=32, pixel_images={"mnist": 10}, n_f
 
 
 def test_settings_add_the_chapters_fixed_values_as_copies() -> None:
-    config = background.settings({"circle_points": 7})
+    quick = profiles.background_settings("quick")
+    config = background.settings(dataclasses.replace(quick, circle_points=7))
     assert config["circle_points"] == 7 and config["n_freq"] == 500 and config["fit_ranks"] == (11, 500)
+    assert config["pixel_images"] == {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 5000}  # a dict, in order
     assert config["alphas"] == [1.0, 2.0, 3.0, 4.0, 5.0]
     config["alphas"].append(9.0)
     assert background.FIXED["alphas"] == [1.0, 2.0, 3.0, 4.0, 5.0]

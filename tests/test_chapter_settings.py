@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from onen.analysis import profiles
+from onen.analysis import background, profiles
+from onen.analysis.settings import BackgroundSettings, PixelImages, RegularizerSettings, Training
 from onen.runs.training import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,42 +25,52 @@ def test_an_unknown_profile_is_refused_with_the_profiles_error(settings) -> None
 
 def test_the_regularizer_settings_are_the_chapters_values() -> None:
     quick, paper = profiles.regularizer_settings("quick"), profiles.regularizer_settings("paper")
-    assert quick == {
-        "seeds": [0],
-        "train": dict(widths=[500], lr=1e-3, epochs=3, batch_size=500, train_subset=10000, eigen_subset=3000),
-        "attack_images": 300, "pgd_steps": 20, "spectrum_images": 2000, "drift_every": 5,
-        "batch_study_draws": 20, "refresh_every": 5, "heldout_images": 5000,
-    }
-    assert paper == {
-        "seeds": [0, 1, 2],
-        "train": dict(widths=[2000], lr=1e-3, epochs=50, batch_size=3500, train_subset=None, eigen_subset=None),
-        "attack_images": None, "pgd_steps": 40, "spectrum_images": None, "drift_every": 4,
-        "batch_study_draws": 100, "refresh_every": 5, "heldout_images": 10000,
-    }
-    net = TrainConfig(arch="mlp", activation="tanh", regularizer="spectral", **quick["train"])
+    assert quick == RegularizerSettings(
+        seeds=(0,),
+        train=Training(widths=(500,), lr=1e-3, epochs=3, batch_size=500, train_subset=10000, eigen_subset=3000),
+        attack_images=300, pgd_steps=20, spectrum_images=2000, drift_every=5,
+        batch_study_draws=20, refresh_every=5, heldout_images=5000,
+    )
+    assert paper == RegularizerSettings(
+        seeds=(0, 1, 2),
+        train=Training(widths=(2000,), lr=1e-3, epochs=50, batch_size=3500, train_subset=None, eigen_subset=None),
+        attack_images=None, pgd_steps=40, spectrum_images=None, drift_every=4,
+        batch_study_draws=100, refresh_every=5, heldout_images=10000,
+    )
+    net = TrainConfig(arch="mlp", activation="tanh", regularizer="spectral", **quick.train.config_fields())
     assert (net.widths, net.batch_size) == ([500], 500)  # 784-500-10 at batch 500
     for settings in (quick, paper):
-        assert settings["train"]["batch_size"] >= max(settings["train"]["widths"])  # the paper's basis needs B >= N
+        assert settings.train.batch_size >= max(settings.train.widths)  # the paper's basis needs B >= N
     # the search of the tracked-basis chapter trains the same small net in the quick profile
-    assert profiles.PROFILES["quick"]["search"]["train"] == quick["train"]
+    assert profiles.profile_settings("quick").search.train == quick.train
 
 
 def test_the_background_settings_are_the_chapters_values() -> None:
-    assert profiles.background_settings("quick") == dict(
-        circle_points=2048, pixel_images={"mnist": 10000, "fashion_mnist": 10000, "cifar10": 5000}, network_points=1024)
-    assert profiles.background_settings("paper") == dict(
-        circle_points=4096, pixel_images={"mnist": None, "fashion_mnist": None, "cifar10": None}, network_points=4096)
+    assert profiles.background_settings("quick") == BackgroundSettings(
+        circle_points=2048, pixel_images=PixelImages(mnist=10000, fashion_mnist=10000, cifar10=5000),
+        network_points=1024)
+    assert profiles.background_settings("paper") == BackgroundSettings(
+        circle_points=4096, pixel_images=PixelImages(mnist=None, fashion_mnist=None, cifar10=None),
+        network_points=4096)
+    # the chapter reads them, with its fixed settings, as one dict; the images per dataset as a dict in their order
+    merged = background.settings(profiles.background_settings("quick"))
+    assert merged["pixel_images"] == {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 5000}
+    assert (merged["circle_points"], merged["network_points"]) == (2048, 1024)
+    assert merged["alphas"] == background.FIXED["alphas"] and merged["alphas"] is not background.FIXED["alphas"]
 
 
-def test_the_settings_come_back_as_copies() -> None:
+def test_the_settings_are_frozen_records_handed_out_as_they_are() -> None:
     settings = profiles.regularizer_settings("quick")
-    settings["train"]["widths"].append(7)
-    settings["seeds"].clear()
-    background = profiles.background_settings("quick")
-    background["pixel_images"]["mnist"] = 1
-    assert profiles.regularizer_settings("quick")["train"]["widths"] == [500]
-    assert profiles.regularizer_settings("quick")["seeds"] == [0]
-    assert profiles.background_settings("quick")["pixel_images"]["mnist"] == 10000
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.train.widths = (7,)  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        settings.seeds.append(7)  # type: ignore[attr-defined]  # a tuple
+    background_settings = profiles.background_settings("quick")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        background_settings.pixel_images.mnist = 1  # type: ignore[misc]
+    assert profiles.regularizer_settings("quick") is settings
+    assert profiles.regularizer_settings("quick").train.widths == (500,)
+    assert profiles.background_settings("quick").pixel_images.mnist == 10000
 
 
 @pytest.mark.parametrize("chapter, call", [("regularizer", "profiles.regularizer_settings(profile)"),

@@ -132,12 +132,13 @@ def test_profile_settings_validate(profile: str) -> None:
     assert profiles.cifar_corruption_config(profile).corruptions
     if profile == "paper":
         assert variants["Vanilla"].channels == [32, 64, 128] and variants["Vanilla"].train_subset is None
-        assert len(settings["seeds"]) == 3
+        assert len(settings.seeds) == 3
     else:
-        assert len(settings["seeds"]) == 1
-    # the settings come back as copies
-    settings["train"]["lr"] = 99.0
-    assert profiles.cifar_settings(profile)["train"]["lr"] != 99.0
+        assert len(settings.seeds) == 1
+    # the settings are a frozen record: nobody can change them
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.train.lr = 99.0  # type: ignore[misc]
+    assert profiles.cifar_settings(profile) is settings
     with pytest.raises(ValueError, match="profile"):
         profiles.cifar_settings("fast")
 

@@ -261,15 +261,15 @@ def test_the_nearest_pair_differs_from_the_papers_nets_only_where_the_search_say
     exactly the search's longer point at that setting and number of epochs (seed 0)."""
     vanilla, specreg = profiles.nearest_pair(profile)
     variants = profiles.shallow_variants(profile)
-    near = profiles.PROFILES[profile]["nearest"]
+    near = profiles.profile_settings(profile).nearest
     base = dataclasses.asdict(variants["Vanilla"])
-    for name, extra in ((vanilla, {}), (specreg, dict(regularizer="spectral", beta=near["beta"], **profiles.TRACKED))):
+    for name, extra in ((vanilla, {}), (specreg, dict(regularizer="spectral", beta=near.beta, **profiles.TRACKED))):
         changed = {k: v for k, v in dataclasses.asdict(variants[name]).items() if base[k] != v}
-        expected = {k: v for k, v in {"lr": near["lr"], "epochs": near.get("epochs", base["epochs"]), **extra}.items()
+        expected = {k: v for k, v in {"lr": near.lr, "epochs": near.epochs or base["epochs"], **extra}.items()
                     if base[k] != v}
         assert changed == expected, name
     if profile == "paper":
-        longer = profiles.search_longer("paper")[f"lr={near['lr']:.0e} β={near['beta']:g}, {near['epochs']} epochs"]
+        longer = profiles.search_longer("paper")[f"lr={near.lr:.0e} β={near.beta:g}, {near.epochs} epochs"]
         assert variants[specreg] == longer
 
 

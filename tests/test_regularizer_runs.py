@@ -57,12 +57,12 @@ def recorded_keys(monkeypatch: pytest.MonkeyPatch, profile: str) -> dict[tuple[s
     keys: dict[tuple[str, Any], tuple[str, str]] = {}
     for variants in (runs.sweep_variants(settings), runs.staleness_variants(settings)):
         for name in variants:
-            for seed in settings["seeds"]:
+            for seed in settings.seeds:
                 runs.run_variants({name: variants[name]}, settings, [seed], "unused", "cpu")
                 keys[(name, seed)] = asked[-1]
-    basis = runs.basis_error_runs(settings, profiles.TRACKED, settings["seeds"][0], "unused", "cpu")
+    basis = runs.basis_error_runs(settings, profiles.TRACKED, settings.seeds[0], "unused", "cpu")
     keys.update(zip(basis, asked[-len(basis):]))
-    runs.batch_size_study(runs.batch_study_settings(settings["batch_study_draws"]), "unused")
+    runs.batch_size_study(runs.batch_study_settings(settings.batch_study_draws), "unused")
     keys[("batch", None)] = asked[-1]
     return keys
 
@@ -76,7 +76,7 @@ def test_the_cache_keys_are_those_the_chapters_computed(monkeypatch: pytest.Monk
     assert {k: keys[k] for k in run_hashes} == {k: ("regularizer_runs", h) for k, h in run_hashes.items()}
     assert {k: keys[k] for k in basis_hashes} == {k: ("regularizer_basis_error", h) for k, h in basis_hashes.items()}
     assert keys[("batch", None)] == ("regularizer_batch_size", BATCH_STUDY[profile])
-    seeds = len(profiles.regularizer_settings(profile)["seeds"])
+    seeds = len(profiles.regularizer_settings(profile).seeds)
     assert len(keys) == 11 * seeds + 8 + 1  # 7 + 6 networks, two of them shared; 4 strategies at 2 rates
 
 

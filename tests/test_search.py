@@ -14,6 +14,7 @@ import torch
 
 from onen.runs import experiments
 from onen.analysis import profiles
+from onen.analysis.settings import SearchPoint
 from onen.runs import search
 from onen.cache import _load
 from onen.data import Split
@@ -112,8 +113,6 @@ def test_committed_paper_search_points_are_intact_and_on_the_grid() -> None:
 
 
 def test_longer_search_points_extend_a_grid_point_and_nothing_else(monkeypatch) -> None:
-    import copy
-
     grid, _ = profiles.search_grid("paper")
     longer = profiles.search_longer("paper")
     for name, config in longer.items():
@@ -126,14 +125,17 @@ def test_longer_search_points_extend_a_grid_point_and_nothing_else(monkeypatch) 
         longer["lr=1e-02 β=20, 100 epochs, seed 1"]
     assert {c.seed for c in grid.values()} == {profiles.seeds("paper")[0]}
     assert profiles.search_longer("quick") == {}
+    paper = profiles.profile_settings("paper")
     for bad in (dict(lr=1e-2, beta=20, epochs=50), dict(lr=1e-2, beta=7, epochs=100),
-                dict(lr=1e-2, beta=20, epochs=100, seed=-1), dict(lr=1e-2, beta=20, epochs=100, seed=1.5),
                 [dict(lr=1e-2, beta=20, epochs=100), dict(lr=1e-2, beta=20, epochs=100, seed=0)]):
-        changed = copy.deepcopy(profiles.PROFILES)
-        changed["paper"]["search"]["longer"] = bad if isinstance(bad, list) else [bad]
-        monkeypatch.setattr(profiles, "PROFILES", changed)
+        points = tuple(SearchPoint(**point) for point in (bad if isinstance(bad, list) else [bad]))
+        changed = dataclasses.replace(paper, search=dataclasses.replace(paper.search, longer=points))
+        monkeypatch.setattr(profiles, "PROFILES", {**profiles.PROFILES, "paper": changed})
         with pytest.raises(ValueError, match="longer search point"):
             profiles.search_longer("paper")
+    for seed in (-1, 1.5):  # a point's own seed is checked when the record is built
+        with pytest.raises(ValueError, match="SearchPoint.seed must be None or an integer >= 0"):
+            SearchPoint(lr=1e-2, beta=20, epochs=100, seed=seed)
 
 
 def test_the_command_line_runs_each_search_point_once_at_its_own_seed(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,9 +10,10 @@ that numpy's and torch's thread pools never wait for each other.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from onen import data, manifolds
 from onen.cache import cached
 from onen.cifar import load_cifar10_jpeg
 from onen.spectrum import covariance, eigenvalues_descending, fit_power_law
+
+if TYPE_CHECKING:
+    from onen.analysis.settings import BackgroundSettings
 
 # The chapter's fixed settings, beside the profile's (onen.analysis.profiles.background_settings): the circle's
 # frequencies K (2K dimensions) and exponents; the frequencies of the analytic stretch; the random networks' depth,
@@ -32,10 +36,10 @@ FLOOR = 1e-12
 PIXEL_LABELS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10 (JPEG q75)"}
 
 
-def settings(profile_settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The profile's settings (points on the circle and through the networks, images per dataset) with
-    :data:`FIXED` added; lists are copies."""
-    merged = dict(profile_settings, **FIXED)
+def settings(profile_settings: BackgroundSettings) -> dict[str, Any]:
+    """The profile's settings (:class:`~onen.analysis.settings.BackgroundSettings`: points on the circle and through
+    the networks, images per dataset as a dict) with :data:`FIXED` added; lists are copies."""
+    merged = dict(dataclasses.asdict(profile_settings), **FIXED)
     return {key: list(value) if isinstance(value, list) else value for key, value in merged.items()}
 
 

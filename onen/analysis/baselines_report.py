@@ -92,13 +92,13 @@ def load(profile: str, results_dir: str, seeds: Sequence[int], device: str = "cp
     (:func:`onen.analysis.profiles.baseline_seeds`), trained where missing if ``train``. ``extras``: also read the
     section-4.1 networks trained at Vanilla's learning rate and length and the shaped networks that ``results_dir``
     holds (never trained)."""
-    settings, variants = profiles.baseline_settings(profile), profiles.baseline_variants(profile)
+    evaluation, variants = profiles.baseline_evaluation(profile), profiles.baseline_variants(profile)
     runs, status, groups = {}, [], {}
     for group, nets in variants.items():
         planned = profiles.baseline_seeds(profile, group, seeds)
         groups[group] = list(nets)
         for name, config in nets.items():
-            found = {s: _fetch(dataclasses.replace(config, seed=s), settings["eval"], results_dir, device, train)
+            found = {s: _fetch(dataclasses.replace(config, seed=s), evaluation, results_dir, device, train)
                      for s in planned}
             if any(r is not None for r in found.values()):
                 runs[name] = [r for r in found.values() if r is not None]
@@ -151,31 +151,31 @@ def settings_table(profile: str, seeds: Sequence[int]) -> Table:
     """The chapter's settings in ``profile``: the shallow network and its training, the frontier, the depth study,
     the attacks, and every method's own setting."""
     s, v = profiles.baseline_settings(profile), profiles.baseline_variants(profile)
-    base, deep = v["shallow"]["Vanilla"], v["depth"][profiles.depth_name("Vanilla", 1)]
-    ev: EvalConfig = s["eval"]
+    m, base, deep = s.methods, v["shallow"]["Vanilla"], v["depth"][profiles.depth_name("Vanilla", 1)]
+    ev: EvalConfig = profiles.baseline_evaluation(profile)
     depth_seeds = profiles.baseline_seeds(profile, "depth", seeds)
     rows = [["profile, seeds", f"{profile}; {', '.join(map(str, seeds))} (depth study: "
                                f"{', '.join(map(str, depth_seeds))})"],
             ["network", f"784-{base.widths[0]}-10 tanh, Adam (AMSGrad) at {base.lr:g}, batch {base.batch_size}, "
                         f"{base.epochs} epochs on {base.train_subset or 60000} training images"],
-            ["Vanilla's frontier", "Vanilla stopped after " + ", ".join(map(str, s["frontier_epochs"])) + " epochs"],
-            ["depth study", f"1-{max(s['depths'])} hidden layers of {s['depth_width']} tanh units, Adam (AMSGrad) "
+            ["Vanilla's frontier", "Vanilla stopped after " + ", ".join(map(str, s.frontier_epochs)) + " epochs"],
+            ["depth study", f"1-{max(m.depths)} hidden layers of {s.depth_width} tanh units, Adam (AMSGrad) "
                             f"at {deep.lr:g}, batch {deep.batch_size}, {deep.epochs} epochs on "
                             f"{deep.train_subset or 60000} images; SpecReg on every layer at β = "
-                            f"{s['depth_beta']:g}, the paper's basis"],
+                            f"{m.depth_beta:g}, the paper's basis"],
             ["attacks", f"{ev.test_subset or 10000} test images; PGD-{ev.pgd_steps}; ε grid "
                         + ", ".join(f"{e:g}" for e in ev.eps_pgd)],
             ["spectral normalisation", "each layer's operator norm σ = " + " or ".join(
-                f"{x:g}" for x in s["spectral_norms"]) + " (the network's Lipschitz bound σ²)"],
-            ["stronger Vanilla", f"SGD lr {s['sgd_lr']:g} momentum 0.9; AdamW decay "
-                                 + ", ".join(f"{d:g}" for d in s["adamw_decays"])
-                                 + f"; Adam with L2 decay {s['authors_decay']:g} (the authors' form); L1 activity "
-                                 f"{s['activity_l1']:g} × mean |h|; per-image standardisation"],
-            ["adversarial training", f"PGD-{s['adversarial']['adversarial_steps']} examples at ε = "
-                                     f"{s['adversarial']['adversarial_eps']:g}, random start"],
-            ["ablations", f"SpecReg, tracked basis, β = {s['ablation_beta']:g}: hinge off; τ = "
-                          + ", ".join(map(str, s["taus"])) + " (10: the reference); α = "
-                          + ", ".join(f"{a:g}" for a in s["alphas"]) + " (1: the reference)"]]
+                f"{x:g}" for x in m.spectral_norms) + " (the network's Lipschitz bound σ²)"],
+            ["stronger Vanilla", f"SGD lr {m.sgd_lr:g} momentum 0.9; AdamW decay "
+                                 + ", ".join(f"{d:g}" for d in m.adamw_decays)
+                                 + f"; Adam with L2 decay {m.authors_decay:g} (the authors' form); L1 activity "
+                                 f"{m.activity_l1:g} × mean |h|; per-image standardisation"],
+            ["adversarial training", f"PGD-{m.adversarial_steps} examples at ε = "
+                                     f"{m.adversarial_eps:g}, random start"],
+            ["ablations", f"SpecReg, tracked basis, β = {m.ablation_beta:g}: hinge off; τ = "
+                          + ", ".join(map(str, m.taus)) + " (10: the reference); α = "
+                          + ", ".join(f"{a:g}" for a in m.alphas) + " (1: the reference)"]]
     return Table(["setting", "value"], rows, caption=f"Settings of the {profile} profile's baselines")
 
 
@@ -304,7 +304,7 @@ def depth_table(scale: Scale, caption: str) -> tuple[Table, dict[int, Contrast |
     """Per depth: both networks' clean accuracy, whether SpecReg's layers all reached their target, and Δ eps50 of
     SpecReg on every layer minus Vanilla with the verdict on "SpecReg is more robust"."""
     rows, contrasts = [], {}
-    for depth in profiles.baseline_settings(scale.profile)["depths"]:
+    for depth in profiles.baseline_settings(scale.profile).methods.depths:
         vanilla, spec = (profiles.depth_name(f, depth) for f in ("Vanilla", "SpecReg (all)"))
         c = contrasts[depth] = contrast(scale.runs, spec, vanilla)
         scores = report.target_scores(scale.runs[spec]) if spec in scale.runs else []
@@ -597,7 +597,7 @@ def _depth_pairs(ax, scale: Scale) -> None:  # noqa: ANN001 - a matplotlib Axes
     """Vanilla (open triangle) joined to SpecReg on every layer (filled) at each computed depth, within the panel's
     current limits (a pair that leaves them is cut at the edge)."""
     limits = ax.get_xlim(), ax.get_ylim()
-    for depth in profiles.baseline_settings(scale.profile)["depths"]:
+    for depth in profiles.baseline_settings(scale.profile).methods.depths:
         pair = [scale.runs.get(profiles.depth_name(f, depth)) for f in ("Vanilla", "SpecReg (all)")]
         if not all(pair):
             continue

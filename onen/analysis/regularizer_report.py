@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from onen.analysis.plotting import PALETTE, colours
+from onen.analysis.settings import RegularizerSettings
 from onen.analysis.tables import Table
 from onen.cache import CachedResult
 from onen.regularizers import spectral_penalty
@@ -364,7 +365,7 @@ def search_figure(scores: Mapping[tuple[float, float], Point]) -> Figure:
     return fig
 
 
-def settings_table(base: TrainConfig, settings: Mapping[str, Any], seeds: Sequence[int],
+def settings_table(base: TrainConfig, settings: RegularizerSettings, seeds: Sequence[int],
                    extra: Sequence[tuple[str, str]] = ()) -> Table:
     """The settings every network of a regularizer chapter shares (``base``: :func:`~onen.runs.regularizer_runs.
     base_config`, ``settings``: the profile's regularizer settings), then the rows of ``extra``."""
@@ -374,10 +375,10 @@ def settings_table(base: TrainConfig, settings: Mapping[str, Any], seeds: Sequen
                          f"{base.epochs} epochs on {images} training images"),
             ("penalty", f"Eq. 2 with τ = {base.tau}; eigenbasis from {base.eigen_subset or images} training images, "
                         "once per epoch unless stated"),
-            ("attacks", f"FGSM and PGD ({settings['pgd_steps']} steps of max(0.01, 2.5 ε / steps), one random "
+            ("attacks", f"FGSM and PGD ({settings.pgd_steps} steps of max(0.01, 2.5 ε / steps), one random "
                         f"start) at ε = {', '.join(f'{e:g}' for e in EPS)} on "
-                        f"{settings['attack_images'] or 10000} test images"),
-            ("spectra", f"hidden layer over {settings['spectrum_images'] or 10000} test images; exponent fitted "
+                        f"{settings.attack_images or 10000} test images"),
+            ("spectra", f"hidden layer over {settings.spectrum_images or 10000} test images; exponent fitted "
                         f"over ranks {FIT_RANKS[0]}-{FIT_RANKS[1]} (1/n-weighted)"),
             ("seeds", ", ".join(str(s) for s in seeds)), *extra]
     return Table(["setting", "value"], [list(row) for row in rows])

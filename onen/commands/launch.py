@@ -180,7 +180,7 @@ def baseline_jobs(profile: str, seeds: Sequence[int] | None = None, variants: Se
     (:func:`onen.analysis.profiles.baseline_seeds`; ``seeds`` None: the profile's), evaluated as the chapter does;
     only the ``variants`` named, if any. Seeds inner, or outer with ``seed_major``. Returns the jobs and every
     variant name the chapter has."""
-    evaluation = profiles.baseline_settings(profile)["eval"]
+    evaluation = profiles.baseline_evaluation(profile)
     jobs, known = [], set()
     for group, nets in profiles.baseline_variants(profile).items():
         known.update(nets)

@@ -5,27 +5,27 @@ with the same arguments as its chapter, so the chapter then loads every result f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from onen.analysis import profiles
+from onen.analysis.settings import RegularizerSettings
 from onen.runs import regularizer_runs as runs
 
 
-def _regularizer(settings: Mapping[str, Any], seeds: Sequence[int], results_dir: str, device: str) -> int:
+def _regularizer(settings: RegularizerSettings, seeds: Sequence[int], results_dir: str, device: str) -> int:
     return len(runs.run_variants(runs.sweep_variants(settings), settings, seeds, results_dir, device))
 
 
-def _eigenbasis(settings: Mapping[str, Any], seeds: Sequence[int], results_dir: str, device: str) -> int:
-    runs.batch_size_study(runs.batch_study_settings(settings["batch_study_draws"]), results_dir)
+def _eigenbasis(settings: RegularizerSettings, seeds: Sequence[int], results_dir: str, device: str) -> int:
+    runs.batch_size_study(runs.batch_study_settings(settings.batch_study_draws), results_dir)
     return 1 + len(runs.run_variants(runs.staleness_variants(settings), settings, seeds, results_dir, device))
 
 
-def _tracked(settings: Mapping[str, Any], seeds: Sequence[int], results_dir: str, device: str) -> int:
+def _tracked(settings: RegularizerSettings, seeds: Sequence[int], results_dir: str, device: str) -> int:
     return len(runs.basis_error_runs(settings, profiles.TRACKED, seeds[0], results_dir, device))
 
 
-MECHANICS: dict[str, Callable[[Mapping[str, Any], Sequence[int], str, str], int]] = {
+MECHANICS: dict[str, Callable[[RegularizerSettings, Sequence[int], str, str], int]] = {
     "regularizer": _regularizer, "eigenbasis": _eigenbasis, "tracked": _tracked}
 
 

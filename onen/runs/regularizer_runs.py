@@ -2,13 +2,14 @@
 
 All of them train the small network of those chapters, 784-N-10 with tanh units on MNIST (Adam with AMSGrad, batch at
 least as wide as the layer), or, for the batch-size study, draw synthetic Gaussian batches. Each takes its settings
-as arguments: ``settings`` is the dict :func:`onen.analysis.profiles.regularizer_settings` returns for a profile
-(``train``, ``attack_images``, ``pgd_steps``, ``spectrum_images``, ``drift_every``, ``refresh_every``,
-``heldout_images``, ``batch_study_draws``), so everything here can be computed outside a notebook::
+as arguments: ``settings`` is the record :func:`onen.analysis.profiles.regularizer_settings` returns for a profile
+(a frozen :class:`onen.analysis.settings.RegularizerSettings`, read by attribute: ``train``, ``attack_images``,
+``pgd_steps``, ``spectrum_images``, ``drift_every``, ``refresh_every``, ``heldout_images``, ``batch_study_draws``),
+so everything here can be computed outside a notebook::
 
     settings = profiles.regularizer_settings("paper")
     variants = sweep_variants(settings)
-    results = run_variants(variants, settings, settings["seeds"], "results/paper", "cuda")
+    results = run_variants(variants, settings, settings.seeds, "results/paper", "cuda")
 
 Three cache kinds, keyed as the chapters have always keyed them:
 
@@ -50,20 +51,20 @@ DRIFT_RUNS = {"lr=1e-04": "β=10, lr=1e-04", "lr=1e-03": "β=10", "lr=1e-02": "�
 BASIS_LRS = {"lr=1e-03": 1e-3, "lr=1e-02": 1e-2}  # the learning rates of the basis-error comparison
 
 
-def base_config(settings: Mapping[str, Any]) -> TrainConfig:
+def base_config(settings: Any) -> TrainConfig:
     """The small net with the spectral penalty (tau 10, alpha 1, the paper's once-per-epoch basis); beta is set by
     each variant."""
     return TrainConfig(arch="mlp", activation="tanh", regularizer="spectral", tau=10, alpha=1.0, fit_ranks=FIT_RANKS,
-                       **settings["train"])
+                       **settings.train.config_fields())
 
 
-def evaluation(settings: Mapping[str, Any]) -> dict[str, Any]:
+def evaluation(settings: Any) -> dict[str, Any]:
     """What :func:`run` measures after training: attack and spectrum images, radii and PGD steps (part of its key)."""
-    return {"attack_images": settings["attack_images"], "eps": list(EPS), "pgd_steps": settings["pgd_steps"],
-            "spectrum_images": settings["spectrum_images"]}
+    return {"attack_images": settings.attack_images, "eps": list(EPS), "pgd_steps": settings.pgd_steps,
+            "spectrum_images": settings.spectrum_images}
 
 
-def sweep_variants(settings: Mapping[str, Any]) -> dict[str, TrainConfig]:
+def sweep_variants(settings: Any) -> dict[str, TrainConfig]:
     """The regularizer chapter's networks: Vanilla, beta 0.5, 2, 10 and 50 at alpha 1, and alpha 1.5 and 2 at beta
     10, by display name ("β=0.5", "β=10, α=1.5")."""
     base = base_config(settings)
@@ -74,15 +75,15 @@ def sweep_variants(settings: Mapping[str, Any]) -> dict[str, TrainConfig]:
     return variants
 
 
-def refresh_pairs(settings: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+def refresh_pairs(settings: Any) -> dict[str, tuple[str, str]]:
     """Learning rate -> (the run with the basis once per epoch, the same run with the basis also refreshed every
-    ``settings["refresh_every"]`` steps), by display name."""
-    every = settings["refresh_every"]
+    ``settings.refresh_every`` steps), by display name."""
+    every = settings.refresh_every
     return {"lr=1e-03": ("β=10", f"β=10, basis every {every} steps"),
             "lr=1e-02": ("β=10, lr=1e-02", f"β=10, lr=1e-02, basis every {every} steps")}
 
 
-def staleness_variants(settings: Mapping[str, Any]) -> dict[str, TrainConfig]:
+def staleness_variants(settings: Any) -> dict[str, TrainConfig]:
     """The eigenbasis chapter's networks: Vanilla, beta 10 at learning rates 1e-4, 1e-3 and 1e-2 (the runs of
     :data:`DRIFT_RUNS`), and the :func:`refresh_pairs` runs with the basis refreshed every few steps."""
     base = base_config(settings)
@@ -91,7 +92,7 @@ def staleness_variants(settings: Mapping[str, Any]) -> dict[str, TrainConfig]:
     variants.update({f"β=10, lr={lr:.0e}": dataclasses.replace(base, beta=REFERENCE_BETA, lr=lr)
                      for lr in (1e-4, 1e-2)})
     for per_epoch, refreshed in refresh_pairs(settings).values():
-        variants[refreshed] = dataclasses.replace(variants[per_epoch], refresh_every=settings["refresh_every"])
+        variants[refreshed] = dataclasses.replace(variants[per_epoch], refresh_every=settings.refresh_every)
     return variants
 
 
@@ -142,13 +143,13 @@ def run(config: TrainConfig, evaluation: Mapping[str, Any], results_dir: str, de
                   device=str(dev))
 
 
-def run_variants(variants: Mapping[str, TrainConfig], settings: Mapping[str, Any], seeds: Sequence[int],
+def run_variants(variants: Mapping[str, TrainConfig], settings: Any, seeds: Sequence[int],
                  results_dir: str, device: str = "auto") -> dict[str, list[CachedResult]]:
     """:func:`run` for every variant and seed (the config's own seed replaced); the variants named in
-    :data:`DRIFT_RUNS` record their basis drift every ``settings["drift_every"]`` steps."""
+    :data:`DRIFT_RUNS` record their basis drift every ``settings.drift_every`` steps."""
     drift_names = set(DRIFT_RUNS.values())
     return {name: [run(dataclasses.replace(config, seed=int(seed)), evaluation(settings), results_dir, device,
-                       settings["drift_every"] if name in drift_names else None) for seed in seeds]
+                       settings.drift_every if name in drift_names else None) for seed in seeds]
             for name, config in variants.items()}
 
 
@@ -203,17 +204,17 @@ def basis_error_run(config: TrainConfig, heldout_images: int, spectrum_images: i
                   seed=config.seed, device=str(dev))
 
 
-def basis_error_runs(settings: Mapping[str, Any], tracked: Mapping[str, Any], seed: int, results_dir: str,
+def basis_error_runs(settings: Any, tracked: Mapping[str, Any], seed: int, results_dir: str,
                      device: str = "auto") -> dict[tuple[str, str], tuple[TrainConfig, CachedResult]]:
     """:func:`basis_error_run` of the beta = 10 network for every strategy of :func:`basis_strategies` at every
     learning rate of :data:`BASIS_LRS`: (strategy, learning rate) -> (its configuration, its result)."""
     base = base_config(settings)
     runs = {}
     for lr_name, lr in BASIS_LRS.items():
-        for strategy, fields in basis_strategies(settings["refresh_every"], tracked).items():
+        for strategy, fields in basis_strategies(settings.refresh_every, tracked).items():
             config = dataclasses.replace(base, beta=REFERENCE_BETA, lr=lr, seed=seed, **fields)
-            runs[(strategy, lr_name)] = (config, basis_error_run(config, settings["heldout_images"],
-                                                                 settings["spectrum_images"], results_dir, device))
+            runs[(strategy, lr_name)] = (config, basis_error_run(config, settings.heldout_images,
+                                                                 settings.spectrum_images, results_dir, device))
     return runs
 
 
