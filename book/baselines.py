@@ -33,6 +33,8 @@
 # penalized ranks of the test-image spectrum, averaged over the regularized layers and the seeds, ties going to the
 # smaller $\beta$ (`onen.analysis.report.closest_beta`, the one function every chapter calls). The rule reads spectra
 # only, so the choice cannot favour the robustness it is then used to test.
+# The search for the $1/n$ point ({doc}`shallow`) asks a different question, which setting reaches the exponent, and
+# ranks by $|\alpha - 1|$ first; that chapter says whether the two rules pick the same point.
 
 # %% tags=["parameters"]
 profile = "quick"

@@ -368,6 +368,7 @@ points = search_report.load(search_grid, search_longer, search_images, paper_dir
 # %% tags=["remove-cell"]
 glue("shallow-paper-search-epochs", points.epochs, display=False)
 glue("shallow-paper-nearest", Markdown(search_report.nearest_words(points)), display=False)
+glue("shallow-paper-rules", Markdown(search_report.rule_words(points)), display=False)
 glue("shallow-paper-search-done", len(points.scored), display=False)
 glue("shallow-paper-search-total", len(points.found), display=False)
 
@@ -377,6 +378,9 @@ search_report.table(points)
 # %% [markdown]
 # {glue:text}`shallow-paper-search-done` of the {glue:text}`shallow-paper-search-total` points of this search are
 # computed. The regularized point closest to $1/n$ so far: {glue:md}`shallow-paper-nearest`.
+# "Closest" here ranks by $|\alpha - 1|$ first, the median log-ratio only breaking ties. The best-β rule of the
+# other chapters ({doc}`baselines`) ranks by the median log-ratio alone; on these points
+# {glue:md}`shallow-paper-rules`.
 # {numref}`fig-shallow-paper-search` shows the frontier the search has measured and where each spectrum misses its
 # target.
 

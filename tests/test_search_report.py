@@ -80,3 +80,17 @@ def test_longer_words_pair_each_longer_run_with_its_shorter_one(points: search_r
                             "moves its fitted exponent from 1.300 to 1.050")
     # the seed-1 run has no shorter run of its own seed to be compared with, so it has no sentence
     assert words.endswith("The seed-0 network at β = 5 and learning rate 1e-02 is not computed yet at 30 epochs.")
+
+
+def test_rule_words_compare_the_two_rules_on_the_same_points(points: search_report.Search) -> None:
+    # pure power laws: the exponent nearest 1 (1.05) also has the smallest median log-ratio, so the rules agree
+    assert search_report.rule_words(points) == "the median log-ratio alone picks the same point"
+    # give the beta=5 grid point a smaller median log-ratio than the nearest point's: the rules part
+    key = (1e-2, 5.0, 10, 0)
+    p = points.scored[key]
+    nearest = points.nearest()[1].score.median_abs_log_ratio
+    points.scored[key] = dataclasses.replace(p, score=dataclasses.replace(p.score, median_abs_log_ratio=nearest / 2))
+    words = search_report.rule_words(points)
+    assert words.startswith("the median log-ratio alone would pick another point, lr=1e-02 β=5, 10 ep. (fitted "
+                            "exponent 1.50")
+    assert points.nearest()[0] == (1e-2, 20.0, 30, 0)  # the search's own rule is unchanged

@@ -91,6 +91,23 @@ def nearest_words(points: Search) -> str:
             f"{100 * p.clean_accuracy:.2f}%")
 
 
+def rule_words(points: Search) -> str:
+    """How the search's rule (:func:`onen.runs.search.closest`: smallest |fitted alpha - 1|, the median
+    |log lambda/gamma| only breaking ties) compares with the best-beta rule of the other chapters
+    (:func:`onen.analysis.report.closest_beta`: smallest median |log lambda/gamma| alone), applied to the same
+    regularized points (Markdown)."""
+    found = points.nearest()
+    if found is None:
+        return "not available: no regularized point of the search is computed yet"
+    regularized = {key: p for key, p in points.scored.items() if p.beta > 0}
+    by_median = min(regularized, key=lambda k: (regularized[k].score.median_abs_log_ratio, regularized[k].beta))
+    if by_median == found[0]:
+        return "the median log-ratio alone picks the same point"
+    p = regularized[by_median]
+    return (f"the median log-ratio alone would pick another point, {_label(points, by_median)} (fitted exponent "
+            f"{p.score.fitted_alpha:.2f}, median log-ratio {p.score.median_abs_log_ratio:.2f})")
+
+
 def band_ratios(points: Search) -> dict[Key, dict[str, float]]:
     """Per regularized point, the median of lambda_k / gamma_k over each of :data:`BANDS` and the share of penalized
     ranks more than a factor 2 under their target ("under half")."""
