@@ -43,8 +43,8 @@ from onen.spectrum import fit_power_law
 setup = profiles.chapter_setup(profile, results_dir, seeds, device)
 results_dir, seed = setup.results_dir, setup.seeds[0]
 # everything here runs on the CPU whatever `device` says (the largest products are 3072 x 3072)
-settings = background.settings(profiles.background_settings(profile))
-ranks = settings["fit_ranks"]
+settings = profiles.background_settings(profile)
+ranks = settings.fit_ranks
 use_style()
 
 # %% [markdown]
@@ -97,7 +97,7 @@ plt.close(fig)
 # it is a smooth loop.
 
 # %% tags=["hide-input"]
-fig = figures.circle_projections_figure(settings["alphas"], circle["projections"])
+fig = figures.circle_projections_figure(settings.alphas, circle["projections"])
 glue("background-circle-projections", fig, display=False)
 plt.close(fig)
 
@@ -128,14 +128,14 @@ plt.close(fig)
 # several decades.
 
 # %% tags=["hide-input"]
-stretch = background.stretch(settings["alphas"], settings["stretch_freq"])
+stretch = background.stretch(settings.alphas, settings.stretch_freq)
 glue("stretch-log-growth", stretch.log_growth, display=False)
 
 # %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
 figures.stretch_table(stretch)
 
 # %% tags=["hide-input"]
-fig = figures.stretch_figure(stretch, settings["alphas"], settings["stretch_freq"])
+fig = figures.stretch_figure(stretch, settings.alphas, settings.stretch_freq)
 glue("background-circle-stretch", fig, display=False)
 plt.close(fig)
 
@@ -169,7 +169,7 @@ plt.close(fig)
 
 # %% tags=["hide-input"]
 nets = background.networks(settings, seed, results_dir)
-ordered_w2, chaotic_w2 = min(settings["sigma_w2"]), max(settings["sigma_w2"])
+ordered_w2, chaotic_w2 = min(settings.sigma_w2), max(settings.sigma_w2)
 
 # %% tags=["remove-cell"]
 glue("net-critical", nets.critical, display=False)
@@ -180,10 +180,10 @@ glue("net-sigma-ordered", ordered_w2, display=False)
 glue("net-sigma-chaotic", chaotic_w2, display=False)
 
 # %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
-figures.network_table(nets, settings["sigma_b2"])
+figures.network_table(nets, settings.sigma_b2)
 
 # %% tags=["hide-input"]
-fig = figures.networks_figure(nets, settings["depth"], settings["width"])
+fig = figures.networks_figure(nets, settings.depth, settings.width)
 glue("background-networks", fig, display=False)
 plt.close(fig)
 
@@ -210,7 +210,7 @@ plt.close(fig)
 # {numref}`fig-background-network-circles` shows the same thing in two random directions.
 
 # %% tags=["hide-input"]
-fig = figures.network_circles_figure(nets, [0, 2, 5, settings["depth"]])
+fig = figures.network_circles_figure(nets, [0, 2, 5, settings.depth])
 glue("background-network-circles", fig, display=False)
 plt.close(fig)
 
@@ -234,12 +234,12 @@ plt.close(fig)
 # float32 (their rounding is about $10^{-6}$ of the eigenvalues fitted here) and the eigenvalues in float64.
 
 # %% tags=["hide-input"]
-pixels = background.pixels(settings["pixel_images"], ranks, seed, results_dir)
+pixels = background.pixels(settings.pixel_images.by_dataset(), ranks, seed, results_dir)
 glue("pixel-alphas", Markdown(", ".join(f"{background.PIXEL_LABELS[name]} {alpha:.2f}"
                                         for name, alpha in pixels.alphas.items())), display=False)
 
 # %% tags=["nbval-check-output"] mystnb={"remove_code_source": true}
-figures.pixel_table(pixels, settings["pixel_images"], ranks)
+figures.pixel_table(pixels, settings.pixel_images.by_dataset(), ranks)
 
 # %% tags=["hide-input"]
 fig = figures.pixels_figure(pixels, ranks)

@@ -134,9 +134,8 @@ for table in deep.summary_tables(results):
     display(table)
 
 # %% [markdown]
-# **Which $\beta$.** As in the previous chapter, the contrasts use the weight whose regularized layers come closest to
-# their target (smallest median $|\log(\lambda_k / \gamma_k)|$ of the table, averaged over the regularized layers
-# and seeds; ties to the smaller $\beta$; `onen.analysis.report.closest_beta`), a rule that reads spectra only.
+# **Which $\beta$.** The contrasts use the best $\beta$ by the book's one rule ({doc}`baselines`), read from this
+# table's spectra alone, averaged over the regularized layers and seeds.
 
 # %%
 for key, value in deep.chosen_glue(results, "deep-all", "SpecReg (all)", [

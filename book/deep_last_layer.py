@@ -129,11 +129,10 @@ for table in deep.summary_tables(results):
     display(table)
 
 # %% [markdown]
-# **Which $\beta$.** The contrasts below use, per architecture, the weight whose regularized last layer (without
-# whitening) comes closest to its target: the smallest median $|\log(\lambda_k / \gamma_k)|$ of the summary table,
-# averaged over seeds, ties going to the smaller $\beta$ (`onen.analysis.report.closest_beta`). The rule reads spectra only,
-# so it cannot favour the robustness it is then used to test; SpecReg-Wh uses the same $\beta$, so that whitening is
-# the only difference between the two.
+# **Which $\beta$.** The contrasts below use, per architecture, the best $\beta$ by the book's one rule
+# ({doc}`baselines`): the weight whose regularized last layer (without whitening) comes closest to its target in the
+# summary table, read from spectra alone. SpecReg-Wh uses the same $\beta$, so that whitening is the only difference
+# between the two.
 
 # %%
 for key, value in deep.chosen_glue(results, "deep-last", "SpecReg (last)", [

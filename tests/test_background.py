@@ -12,30 +12,35 @@ import torch
 
 from onen import manifolds
 from onen.analysis import background, profiles
+from onen.analysis.settings import BackgroundSettings, PixelImages
 from onen.cache import config_hash
 from onen.spectrum import fit_power_law
 
-TINY = dict(circle_points=64, network_points=32, pixel_images={"mnist": 10}, n_freq=8, alphas=[1.0, 3.0],
-            depth=2, width=16, sigma_w2=[0.5, 16.0], sigma_b2=0.05, fit_ranks=(2, 10))
+TINY = BackgroundSettings(circle_points=64, network_points=32, pixel_images=PixelImages(mnist=10, fashion_mnist=None,
+                                                                                         cifar10=None),
+                          n_freq=8, alphas=(1.0, 3.0), depth=2, width=16, sigma_w2=(0.5, 16.0), sigma_b2=0.05,
+                          fit_ranks=(2, 10))
 
 
-def test_settings_add_the_chapters_fixed_values_as_copies() -> None:
-    quick = profiles.background_settings("quick")
-    config = background.settings(dataclasses.replace(quick, circle_points=7))
-    assert config["circle_points"] == 7 and config["n_freq"] == 500 and config["fit_ranks"] == (11, 500)
-    assert config["pixel_images"] == {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 5000}  # a dict, in order
-    assert config["alphas"] == [1.0, 2.0, 3.0, 4.0, 5.0]
-    config["alphas"].append(9.0)
-    assert background.FIXED["alphas"] == [1.0, 2.0, 3.0, 4.0, 5.0]
+def test_the_chapters_fixed_settings_are_the_same_in_both_profiles() -> None:
+    quick, paper = profiles.background_settings("quick"), profiles.background_settings("paper")
+    fixed = ("n_freq", "alphas", "stretch_freq", "depth", "width", "sigma_w2", "sigma_b2", "fit_ranks")
+    assert [getattr(quick, f) for f in fixed] == [getattr(paper, f) for f in fixed] == [
+        500, (1.0, 2.0, 3.0, 4.0, 5.0), 100_000, 10, 1000, (0.5, 1.5, 4.0, 16.0), 0.05, (11, 500)]
+    assert quick.pixel_images.by_dataset() == {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 5000}  # in order
+    with pytest.raises(ValueError, match=r"BackgroundSettings.fit_ranks must be \(first, last\)"):
+        dataclasses.replace(quick, fit_ranks=(20, 2))
+    with pytest.raises(ValueError, match="BackgroundSettings.sigma_w2"):
+        dataclasses.replace(quick, sigma_w2=(0.5, float("nan")))
 
 
 def test_circle_spectra_are_the_designed_variances_each_twice(tmp_path) -> None:
     # n points at uniform angles: each cos/sin feature has variance exactly 1/2 (over n), so the unbiased covariance
     # has eigenvalues k^-alpha / 2 * n / (n - 1), each twice, then zeros
     arrays = background.circle(TINY, 0, str(tmp_path))
-    n = TINY["circle_points"]
-    for alpha, spectrum in zip(TINY["alphas"], arrays["spectra"]):
-        k = np.arange(1, TINY["n_freq"] + 1, dtype=np.float64)
+    n = TINY.circle_points
+    for alpha, spectrum in zip(TINY.alphas, arrays["spectra"]):
+        k = np.arange(1, TINY.n_freq + 1, dtype=np.float64)
         expected = np.repeat(k ** -alpha / 2 * n / (n - 1), 2)
         np.testing.assert_allclose(spectrum, expected, rtol=1e-10, atol=1e-12)
     assert arrays["projections"].shape == (2, n, 2)
@@ -47,7 +52,7 @@ def test_results_keep_the_cache_keys_the_chapter_has_always_used(tmp_path) -> No
     circle_key = {"circle_points": 64, "n_freq": 8, "alphas": [1.0, 3.0], "seed": 3}
     assert (tmp_path / "background_circle" / f"{config_hash(circle_key)}.npz").is_file()
     background.networks(TINY, 3, str(tmp_path))
-    for sigma_w2 in TINY["sigma_w2"]:
+    for sigma_w2 in TINY.sigma_w2:
         key = {"sigma_w2": sigma_w2, "sigma_b2": 0.05, "depth": 2, "width": 16, "n_points": 32, "seed": 3}
         assert (tmp_path / "background_network" / f"{config_hash(key)}.npz").is_file()
     assert len(list((tmp_path / "background_network").glob("*.npz"))) == 2
@@ -103,5 +108,5 @@ def test_networks_read_the_mean_field_and_each_layers_exponent(tmp_path) -> None
     assert nets.critical == pytest.approx(manifolds.critical_sigma_w2(0.05))
     assert nets.mean_field[0.5][1] < 1 < nets.mean_field[16.0][1]  # ordered, then chaotic
     for sigma_w2, arrays in nets.arrays.items():
-        assert len(nets.layer_alphas[sigma_w2]) == TINY["depth"]
+        assert len(nets.layer_alphas[sigma_w2]) == TINY.depth
         assert nets.layer_alphas[sigma_w2][-1] == background.fit_above_floor(arrays["spectra"][-1], (2, 10))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from onen.analysis import background, profiles
+from onen.analysis import profiles
 from onen.analysis.settings import BackgroundSettings, PixelImages, RegularizerSettings, Training
 from onen.runs.training import TrainConfig
 
@@ -52,11 +52,6 @@ def test_the_background_settings_are_the_chapters_values() -> None:
     assert profiles.background_settings("paper") == BackgroundSettings(
         circle_points=4096, pixel_images=PixelImages(mnist=None, fashion_mnist=None, cifar10=None),
         network_points=4096)
-    # the chapter reads them, with its fixed settings, as one dict; the images per dataset as a dict in their order
-    merged = background.settings(profiles.background_settings("quick"))
-    assert merged["pixel_images"] == {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 5000}
-    assert (merged["circle_points"], merged["network_points"]) == (2048, 1024)
-    assert merged["alphas"] == background.FIXED["alphas"] and merged["alphas"] is not background.FIXED["alphas"]
 
 
 def test_the_settings_are_frozen_records_handed_out_as_they_are() -> None:

@@ -10,10 +10,9 @@ that numpy's and torch's thread pools never wait for each other.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,21 +25,9 @@ from onen.spectrum import covariance, eigenvalues_descending, fit_power_law
 if TYPE_CHECKING:
     from onen.analysis.settings import BackgroundSettings
 
-# The chapter's fixed settings, beside the profile's (onen.analysis.profiles.background_settings): the circle's
-# frequencies K (2K dimensions) and exponents; the frequencies of the analytic stretch; the random networks' depth,
-# width, weight variances and bias variance; the rank window of every fit.
-FIXED: dict[str, Any] = dict(n_freq=500, alphas=[1.0, 2.0, 3.0, 4.0, 5.0], stretch_freq=100_000, depth=10,
-                             width=1000, sigma_w2=[0.5, 1.5, 4.0, 16.0], sigma_b2=0.05, fit_ranks=(11, 500))
 # eigenvalues below this fraction of the largest are float64 rounding of the covariance, not signal
 FLOOR = 1e-12
 PIXEL_LABELS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10 (JPEG q75)"}
-
-
-def settings(profile_settings: BackgroundSettings) -> dict[str, Any]:
-    """The profile's settings (:class:`~onen.analysis.settings.BackgroundSettings`: points on the circle and through
-    the networks, images per dataset as a dict) with :data:`FIXED` added; lists are copies."""
-    merged = dict(dataclasses.asdict(profile_settings), **FIXED)
-    return {key: list(value) if isinstance(value, list) else value for key, value in merged.items()}
 
 
 def _circle_arrays(points: int, n_freq: int, alphas: list[float], seed: int) -> dict[str, np.ndarray]:
@@ -54,11 +41,12 @@ def _circle_arrays(points: int, n_freq: int, alphas: list[float], seed: int) -> 
     return {"spectra": np.stack(spectra), "projections": np.stack(projections)}
 
 
-def circle(config: Mapping[str, Any], seed: int, results_dir: str) -> dict[str, np.ndarray]:
-    """The circle embedded at each exponent of ``config["alphas"]``: ``"spectra"`` [n_alpha, 2K], the covariance
+def circle(config: BackgroundSettings, seed: int, results_dir: str) -> dict[str, np.ndarray]:
+    """The circle embedded at each exponent of ``config.alphas``: ``"spectra"`` [n_alpha, 2K], the covariance
     eigenvalues of the sampled points, and ``"projections"`` [n_alpha, points, 2], the points on two random
     orthonormal directions scaled to unit standard deviation (cached as ``background_circle``)."""
-    key = {name: config[name] for name in ("circle_points", "n_freq", "alphas")} | {"seed": seed}
+    key = {"circle_points": config.circle_points, "n_freq": config.n_freq, "alphas": list(config.alphas),
+           "seed": seed}
     return cached("background_circle", key,
                   lambda: (_circle_arrays(key["circle_points"], key["n_freq"], key["alphas"], seed), {}),
                   results_dir, seed=seed).arrays
@@ -123,21 +111,21 @@ class Networks:
     critical: float
 
 
-def networks(config: Mapping[str, Any], seed: int, results_dir: str) -> Networks:
-    """Every network of ``config["sigma_w2"]`` (cached as ``background_network``) and what is read from it."""
+def networks(config: BackgroundSettings, seed: int, results_dir: str) -> Networks:
+    """Every network of ``config.sigma_w2`` (cached as ``background_network``) and what is read from it."""
     arrays = {}
-    for sigma_w2 in config["sigma_w2"]:
-        key = {"sigma_w2": sigma_w2, "sigma_b2": config["sigma_b2"], "depth": config["depth"],
-               "width": config["width"], "n_points": config["network_points"], "seed": seed}
+    for sigma_w2 in config.sigma_w2:
+        key = {"sigma_w2": sigma_w2, "sigma_b2": config.sigma_b2, "depth": config.depth, "width": config.width,
+               "n_points": config.network_points, "seed": seed}
         arrays[sigma_w2] = cached("background_network", key,
                                   lambda key=key: (manifolds.random_tanh_network_spectra(**key), {}),
                                   results_dir, seed=seed).arrays
-    ranks = tuple(config["fit_ranks"])
+    ranks = config.fit_ranks
     return Networks(
         arrays=arrays,
-        mean_field={s: manifolds.tanh_mean_field(s, config["sigma_b2"]) for s in config["sigma_w2"]},
+        mean_field={s: manifolds.tanh_mean_field(s, config.sigma_b2) for s in config.sigma_w2},
         layer_alphas={s: [fit_above_floor(x, ranks) for x in r["spectra"]] for s, r in arrays.items()},
-        critical=manifolds.critical_sigma_w2(config["sigma_b2"]))
+        critical=manifolds.critical_sigma_w2(config.sigma_b2))
 
 
 def pixel_spectrum(images: torch.Tensor) -> np.ndarray:

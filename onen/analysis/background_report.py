@@ -1,12 +1,11 @@
 """The background chapter's tables and figures, drawn from the numbers of :mod:`onen.analysis.background`.
 
-``config`` below is the chapter's settings (:func:`onen.analysis.background.settings`).
+``config`` below is the chapter's settings (:class:`onen.analysis.settings.BackgroundSettings`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,14 +14,15 @@ from matplotlib.figure import Figure
 from onen import manifolds
 from onen.analysis.background import FLOOR, PIXEL_LABELS, Networks, Pixels, Stretch, expected_slope
 from onen.analysis.plotting import PALETTE
+from onen.analysis.settings import BackgroundSettings
 from onen.analysis.tables import Table
 
 
-def circle_table(config: Mapping[str, Any], fitted: list[float], seed: int) -> Table:
+def circle_table(config: BackgroundSettings, fitted: list[float], seed: int) -> Table:
     """The circle's designed exponents against those fitted to its sampled spectra."""
-    ranks = config["fit_ranks"]
-    return Table(["designed α", "fitted α"], [[f"{d:.2f}", f"{f:.2f}"] for d, f in zip(config["alphas"], fitted)],
-                 caption=f"The circle code: {config['circle_points']} points, K = {config['n_freq']} frequencies, "
+    ranks = config.fit_ranks
+    return Table(["designed α", "fitted α"], [[f"{d:.2f}", f"{f:.2f}"] for d, f in zip(config.alphas, fitted)],
+                 caption=f"The circle code: {config.circle_points} points, K = {config.n_freq} frequencies, "
                          f"seed {seed}; α fitted over ranks {ranks[0]}-{ranks[1]}")
 
 
@@ -65,17 +65,17 @@ def alpha_colours(alphas: list[float]) -> dict[float, str]:
     return dict(zip(alphas, PALETTE))
 
 
-def circle_spectra_figure(config: Mapping[str, Any], spectra: np.ndarray, fitted: list[float]) -> Figure:
+def circle_spectra_figure(config: BackgroundSettings, spectra: np.ndarray, fitted: list[float]) -> Figure:
     """(a) The circle's sampled spectra against the design; (b) the smoothness bound 1 + 2/d."""
-    colour = alpha_colours(config["alphas"])
+    colour = alpha_colours(config.alphas)
     fig, (ax, ax_bound) = plt.subplots(1, 2, figsize=(9, 3.6))
-    rank = np.arange(1, 2 * config["n_freq"] + 1)
-    for alpha, spectrum, fit in zip(config["alphas"], spectra, fitted):
+    rank = np.arange(1, 2 * config.n_freq + 1)
+    for alpha, spectrum, fit in zip(config.alphas, spectra, fitted):
         keep = spectrum > 0
         ax.loglog(rank[keep], spectrum[keep], color=colour[alpha], label=fr"$\alpha={alpha:g}$: fit {fit:.2f}")
-        designed = manifolds.fourier_variances(config["n_freq"], alpha).repeat(2) / 2
+        designed = manifolds.fourier_variances(config.n_freq, alpha).repeat(2) / 2
         ax.loglog(rank, designed, ":", color="k", lw=0.8)
-    ax.axvspan(*config["fit_ranks"], color="0.9", zorder=0, label="fit window")
+    ax.axvspan(*config.fit_ranks, color="0.9", zorder=0, label="fit window")
     ax.set_xlabel("rank $n$")
     ax.set_ylabel(r"eigenvalue $\lambda_n$")
     ax.set_title("(a) spectra of the embedded circle")

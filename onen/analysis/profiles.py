@@ -342,12 +342,11 @@ def chapter_variants(chapter: str, profile: str) -> dict[str, tuple[TrainConfig,
     if chapter == "shallow":
         return {name: (cfg, ev) for name, cfg in shallow_variants(profile).items()}
     if chapter == "control":  # the shaped networks, the frontier, and the section-4.1 networks the audit retrains
-        # bootstrap spectra for the shaped networks, and in the paper profile for every audited one (retrained there
-        # for its audit anyway); the quick profile's section-4.1 networks keep the shallow chapter's evaluation
+        # bootstrap spectra for the shaped networks and for every audited one (retrained for its audit anyway); a
+        # profile that audits none (the quick one) keeps the shallow chapter's evaluation for section 4.1's networks
         def evaluated(name: str, cfg: TrainConfig) -> EvalConfig:
             audited = name in control_audited(profile)
-            return control_evaluation(profile) if cfg.shape_after is not None or (audited and profile == "paper") \
-                else ev
+            return control_evaluation(profile) if cfg.shape_after is not None or audited else ev
         return {name: (cfg, evaluated(name, cfg))
                 for name, cfg in {**control_variants(profile), **control_audited(profile)}.items()}
     if chapter == "deep_last_layer":

@@ -418,20 +418,42 @@ class PixelImages(_Checked):
         for name in _fields(self):
             self._integer(name, smallest=2, optional=True)
 
+    def by_dataset(self) -> dict[str, int | None]:
+        """The images per dataset, in the fields' order (a new dict)."""
+        return _fields(self)
+
 
 @dataclass(frozen=True)
 class BackgroundSettings(_Checked):
-    """The background chapter's sizes: points on the circle, points through the random networks, and images per
-    pixel dataset; its fixed settings are :data:`onen.analysis.background.FIXED`."""
+    """The background chapter's settings. Set per profile: points on the circle, points through the random networks,
+    and images per pixel dataset. The same in both (the defaults): the circle's frequencies K (2K dimensions) and
+    exponents; the frequencies of the analytic stretch; the random networks' depth, width, weight variances and bias
+    variance; the rank window of every fit."""
 
     circle_points: int
     pixel_images: PixelImages
     network_points: int
+    n_freq: int = 500
+    alphas: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)
+    stretch_freq: int = 100_000
+    depth: int = 10
+    width: int = 1000
+    sigma_w2: tuple[float, ...] = (0.5, 1.5, 4.0, 16.0)
+    sigma_b2: float = 0.05
+    fit_ranks: tuple[int, int] = (11, 500)
 
     def __post_init__(self) -> None:
         for name in ("circle_points", "network_points"):
             self._integer(name, smallest=2)
         self._record("pixel_images", PixelImages)
+        for name in ("n_freq", "stretch_freq", "depth", "width"):
+            self._integer(name)
+        for name in ("alphas", "sigma_w2"):
+            self._numbers(name, positive=True)
+        self._number("sigma_b2", positive=False)
+        self._integers("fit_ranks")
+        if len(self.fit_ranks) != 2 or self.fit_ranks[0] >= self.fit_ranks[1]:
+            self._fail("fit_ranks", "(first, last) ranks with first < last")
 
 
 # The background chapter: points on the circle, points through the random networks, images per pixel dataset.
