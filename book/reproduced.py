@@ -306,3 +306,4 @@ print(f"results computed on: {provenance['device']}, torch {provenance['torch_ve
 #   marked "not tested" with the exponent the layer reached instead.
 # - With the spectrum under control ({doc}`control`, paper profile): a shaped $1/n$ layer against Vanilla,
 #   {glue:text}`reproduced-control-c1`; whitening hurts, {glue:text}`reproduced-control-c2`.
+# - The dose-response of the shaped layers ({doc}`control`): {glue:text}`control.ipynb::control-dose-finding:s`.

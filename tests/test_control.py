@@ -132,3 +132,27 @@ def test_the_dose_response_in_words_orders_networks_by_their_mean_exponent() -> 
     assert words == ("Whitened: ε50 0.0110 (1 seed); Shaped α=1 (α 1.04): ε50 0.0245 (1 seed); "
                      "Vanilla (α 1.75): ε50 0.0350 (2 seeds)")
     assert control.dose_in_words(points, ["Shaped α=3"]) == "not computed yet"
+
+
+def _effect(per_seed: list[float]) -> control.Effect:
+    values = np.asarray(per_seed, dtype=float)
+    return control.Effect(values, float(values.mean()), float(values.min()), float(values.max()))
+
+
+def test_dose_finding_reads_the_sign_of_every_step_and_of_both_neighbours_of_one() -> None:
+    steps = [(0.5, 1.0, "s1"), (1.0, 1.5, "s2"), (1.5, 2.0, "s3")]
+    peak = [(0.5, "p05"), (1.5, "p15")]
+    rising = {"s1": _effect([0.008]), "s2": _effect([0.005]), "s3": _effect([0.004]),
+              "p05": _effect([0.008]), "p15": _effect([-0.005])}
+    effects = {k: (v, v) for k, v in rising.items()}
+    assert control.dose_finding(effects, steps, peak) == (
+        "ε50 rises at every step of the shaped exponent (0.5 → 1 → 1.5 → 2); α = 1 is not a peak: it beats α = 0.5 "
+        "by 0.0080 and loses to α = 1.5 by 0.0050 (one seed, so every verdict still reads \"not enough seeds\")")
+    # a fall at one step, alpha = 1 above both neighbours, two seeds
+    peaked = {"s1": _effect([0.01, 0.02]), "s2": _effect([-0.01, -0.02]), "s3": _effect([0.0, 0.0]),
+              "p05": _effect([0.01, 0.02]), "p15": _effect([0.01, 0.02])}
+    words = control.dose_finding({k: (v, v) for k, v in peaked.items()}, steps, peak)
+    assert words.startswith("ε50 does not rise at every step of the shaped exponent (0.5 → 1 → 1.5 → 2): it falls "
+                            "or stays at 1 → 1.5, 1.5 → 2; α = 1 is a peak: it beats α = 0.5 by 0.0150 and beats")
+    assert words.endswith("(at least 2 seeds per effect; the verdicts are in the table)")
+    assert control.dose_finding({}, steps, peak) == "not computed yet"

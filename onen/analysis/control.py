@@ -286,6 +286,31 @@ def claims_table(results: Results, claims: Sequence[tuple[str, str, int, str]], 
     return Table(header, rows, caption=caption, notes=notes), effects
 
 
+def dose_finding(effects: Mapping[str, tuple[Effect, Effect]], steps: Sequence[tuple[float, float, str]],
+                 peak: Sequence[tuple[float, str]]) -> str:
+    """The dose-response in one sentence, from the raw eps50 effects of ``claims_table``: whether eps50 rises at
+    every step up in the shaped exponent (``steps``: (lower alpha, higher alpha, claim words)), and whether alpha = 1
+    beats each neighbour (``peak``: (neighbour's alpha, claim words)); with the fewest seeds any effect rests on and,
+    with one seed, that no verdict can be given yet."""
+    done = [(a, b, effects[w][0]) for a, b, w in steps if w in effects and effects[w][0].n_seeds]
+    if not done:
+        return "not computed yet"
+    falls = [f"{a:g} → {b:g}" for a, b, e in done if not e.mean > 0]
+    chain = " → ".join(f"{a:g}" for a, _, _ in done) + f" → {done[-1][1]:g}"
+    words = ([f"ε50 rises at every step of the shaped exponent ({chain})"] if not falls else
+             [f"ε50 does not rise at every step of the shaped exponent ({chain}): it falls or stays at "
+              + ", ".join(falls)])
+    against = [(a, effects[w][0]) for a, w in peak if w in effects and effects[w][0].n_seeds]
+    if against:
+        won = [f"{'beats' if e.mean > 0 else 'loses to'} α = {a:g} by {abs(e.mean):.4f}" for a, e in against]
+        is_peak = len(against) == 2 and all(e.mean > 0 for _, e in against)
+        words.append(f"α = 1 {'is' if is_peak else 'is not'} a peak: it " + " and ".join(won))
+    seeds = min(e.n_seeds for _, _, e in done)
+    tail = ("one seed, so every verdict still reads \"not enough seeds\"" if seeds == 1 else
+            f"at least {seeds} seeds per effect; the verdicts are in the table")
+    return "; ".join(words) + f" ({tail})"
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # the dose-response
 
