@@ -156,3 +156,7 @@ def test_dose_finding_reads_the_sign_of_every_step_and_of_both_neighbours_of_one
                             "or stays at 1 → 1.5, 1.5 → 2; α = 1 is a peak: it beats α = 0.5 by 0.0150 and beats")
     assert words.endswith("(at least 2 seeds per effect; the verdicts are in the table)")
     assert control.dose_finding({}, steps, peak) == "not computed yet"
+    # one step on two seeds, the others on one
+    mixed = {**effects, "s2": (_effect([0.004, 0.006]), _effect([0.004, 0.006]))}
+    assert control.dose_finding(mixed, steps, peak).endswith(
+        "(1 to 2 seeds per effect: those on one seed read \"not enough seeds\", the others' verdicts are in the table)")

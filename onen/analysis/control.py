@@ -305,9 +305,12 @@ def dose_finding(effects: Mapping[str, tuple[Effect, Effect]], steps: Sequence[t
         won = [f"{'beats' if e.mean > 0 else 'loses to'} α = {a:g} by {abs(e.mean):.4f}" for a, e in against]
         is_peak = len(against) == 2 and all(e.mean > 0 for _, e in against)
         words.append(f"α = 1 {'is' if is_peak else 'is not'} a peak: it " + " and ".join(won))
-    seeds = min(e.n_seeds for _, _, e in done)
-    tail = ("one seed, so every verdict still reads \"not enough seeds\"" if seeds == 1 else
-            f"at least {seeds} seeds per effect; the verdicts are in the table")
+    counts = [e.n_seeds for _, _, e in done] + [e.n_seeds for _, e in against]
+    fewest, most = min(counts), max(counts)
+    tail = ("one seed, so every verdict still reads \"not enough seeds\"" if most == 1 else
+            f"at least {fewest} seeds per effect; the verdicts are in the table" if fewest > 1 else
+            f"1 to {most} seeds per effect: those on one seed read \"not enough seeds\", the others' verdicts are "
+            "in the table")
     return "; ".join(words) + f" ({tail})"
 
 
