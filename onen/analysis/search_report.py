@@ -41,10 +41,14 @@ class Search:
     tau: int
     alpha: float
 
+    def regularized(self) -> dict[Key, Point]:
+        """The scored points with a penalty (beta > 0), by key."""
+        return {key: p for key, p in self.scored.items() if p.beta > 0}
+
     def nearest(self) -> tuple[Key, Point] | None:
         """The regularized point closest to its target (:func:`onen.runs.search.closest`) and its key; None if no
         regularized point is computed."""
-        regularized = {key: p for key, p in self.scored.items() if p.beta > 0}
+        regularized = self.regularized()
         if not regularized:
             return None
         best = search.closest(regularized.values())
@@ -99,7 +103,7 @@ def rule_words(points: Search) -> str:
     found = points.nearest()
     if found is None:
         return "not available: no regularized point of the search is computed yet"
-    regularized = {key: p for key, p in points.scored.items() if p.beta > 0}
+    regularized = points.regularized()
     by_median = min(regularized, key=lambda k: (regularized[k].score.median_abs_log_ratio, regularized[k].beta))
     if by_median == found[0]:
         return "the median log-ratio alone picks the same point"
