@@ -1,24 +1,27 @@
 """The CIFAR-10 chapter's tables, figures and sentences: the authors' rebuttal CNN with and without the spectral
-penalty, under attacks at radii k/255, the attack audit at one radius, and common corruptions.
+penalty, under attacks at radii k/255, their PGD eps50 against Vanilla's, raw and above Vanilla's accuracy-robustness
+frontier, the attack audit at one radius, and common corruptions.
 
 ``results`` maps a network's name ("Vanilla", "SpecReg (all)", "Jacobian") to its cached runs, one per seed
 (:func:`onen.runs.experiments.run_seeds`); ``audits`` and ``corrupted`` map the same names to the runs of
 :func:`onen.robustness.audit.audit_run` and :func:`onen.robustness.cifar_c.corruption_run`. Accuracies in the
-tables are in percent.
+tables are in percent; eps50 effects in grey levels (eps50 times 255).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from onen.analysis import report
+from onen.analysis import control, profiles, report
 from onen.analysis.plotting import colours
-from onen.analysis.stats import t_interval
+from onen.analysis.stats import PairedContrast, eps_at_half_of_outcomes, t_interval
 from onen.analysis.tables import Table
 from onen.cache import CachedResult
 from onen.cifar import CLASSES
@@ -26,12 +29,16 @@ from onen.data import Split
 from onen.robustness.audit import AuditConfig, audit_run
 from onen.robustness.cifar_c import CifarCorruptionConfig, corrupt, corruption_run
 from onen.runs.config import EvalConfig
+from onen.runs.experiments import run_seeds
 from onen.runs.training import TrainConfig
 
 Runs = Mapping[str, Sequence[CachedResult]]
 KEYS = {"Vanilla": "vanilla", "SpecReg (all)": "specreg", "Jacobian": "jacobian"}  # name -> glue key part
 # the two masking checks that a single radius supports; "not_zero_at_largest_eps" needs a grid to large radii
 ONE_RADIUS_CHECKS = ("black_box_beats_white_box", "restarts_matter")
+# the paper's sign of each network's PGD eps50 minus Vanilla's: the spectral penalty and the Jacobian one both raise it
+CLAIMED = {"SpecReg (all)": +1, "Jacobian": +1}
+CHANCE_ACCURACY = 0.15  # ten classes: below this clean accuracy a network classifies at chance level
 
 
 def interval_cell(values: Sequence[float] | np.ndarray, digits: int = 1, scale: float = 100) -> str:
@@ -72,6 +79,7 @@ def setting_values(profile: str, variants: Mapping[str, TrainConfig], evaluation
         "cifar-corr-images": corruption.test_subset or 10000,
         "cifar-corr-severities": ", ".join(str(s) for s in corruption.severities),
         "cifar-top-severity": corruption.severities[-1],
+        "cifar-frontier-epochs": ", ".join(str(e) for e in profiles.cifar_settings(profile).frontier_epochs),
     }
 
 
@@ -98,7 +106,9 @@ def settings_table(base: TrainConfig, evaluation: EvalConfig, seeds: Sequence[in
                   ["eigenbasis images", str(base.eigen_subset or base.train_subset or 50000)],
                   ["PGD steps", str(evaluation.pgd_steps)],
                   ["spectrum images (test)", str(evaluation.spectrum_subset or 10000)],
-                  ["seeds", ", ".join(str(s) for s in seeds)]],
+                  ["seeds", ", ".join(str(s) for s in seeds)],
+                  ["Vanilla's frontier (epochs)",
+                   ", ".join(str(e) for e in profiles.cifar_settings(profile).frontier_epochs)]],
                  caption=f"Settings of the {profile} profile (onen.analysis.profiles.cifar_settings)")
 
 
@@ -190,33 +200,164 @@ def robustness_figure(results: Runs) -> Figure:
     return fig
 
 
-def _shift(results: Runs, name: str) -> str:
-    """``name``'s eps50 difference against Vanilla in grey levels with the verdict of the chapter "What reproduced",
-    gated on the spectrum as there: a claim about a 1/n code is not tested on blocks that have not reached 1/n."""
-    contrast = report.paired_effect(results, name, "Vanilla", "pgd")
-    if not np.isfinite(contrast.mean):
-        return "undefined (a PGD curve never falls to half of its clean accuracy)"
-    missed = [t for t in report.target_scores(results[name]) if not t.reached]
-    verdict = contrast.verdict(+1) if not missed else (
-        "not tested: spectrum not reached, α = " + " / ".join(f"{t.fitted_alpha:.2f}" for t in missed))
-    return f"{255 * contrast.mean:+.2f}/255 (verdict: {verdict})"
+def frontier_runs(profile: str, evaluation: EvalConfig, seeds: Sequence[int], results_dir: str,
+                  device: str) -> dict[str, list[CachedResult]]:
+    """Vanilla stopped after each of the profile's frontier epochs (:func:`onen.analysis.profiles.frontier_variants`
+    with "cifar"), by name, trained where the cache lacks them. Run before the full-length Vanilla is first trained,
+    each resumes the checkpoint of the one before, and the full-length Vanilla that of the longest."""
+    return {name: run_seeds(config, evaluation, seeds, results_dir, device, progress=False)
+            for name, config in profiles.frontier_variants("cifar", profile).items()}
 
 
-def effect_words(results: Runs) -> str:
-    """SpecReg's and Jacobian's eps50 against Vanilla, each beside its clean-accuracy difference (Markdown)."""
+def frontier(early: Runs, vanilla: Sequence[CachedResult]) -> control.Frontier:
+    """Vanilla's accuracy-robustness frontier: the runs of :func:`frontier_runs` and the full-length ``vanilla``, by
+    training length."""
+    points = {report.train_config(runs[0]).epochs: list(runs) for runs in early.values()}
+    points[report.train_config(vanilla[0]).epochs] = list(vanilla)
+    return control.Frontier(points)
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A network's PGD eps50 minus Vanilla's, paired by seed: ``raw`` (:func:`onen.analysis.report.paired_effect`),
+    ``above`` Vanilla's frontier (:func:`onen.analysis.control.above_frontier`; None where a run stores no per-image
+    outcomes), the clean-accuracy difference (mean over the paired seeds) and both verdicts for the claimed
+    ``sign``."""
+
+    name: str
+    sign: int
+    raw: PairedContrast
+    above: control.Effect | None
+    clean_gap: float
+    verdict: str
+    verdict_above: str
+
+
+def _untested(results: Runs, name: str) -> str | None:
+    """Why ``name`` against Vanilla cannot be tested, or None: a network at chance level clean (its accuracy under
+    attack is chance, not robustness), or a spectral penalty whose blocks did not reach 1/n (a claim about a 1/n code
+    is not tested on blocks without one)."""
     clean = clean_accuracies(results)
-    gap = {name: 100 * float(clean[name].mean() - clean["Vanilla"].mean()) for name in ("SpecReg (all)", "Jacobian")}
-    words = ("In ε50, the radius at which PGD leaves half of the clean accuracy (the summary of the chapter "
-             f"\"What reproduced\"), SpecReg differs from Vanilla by {_shift(results, 'SpecReg (all)')} at a "
-             f"clean-accuracy difference of {gap['SpecReg (all)']:+.1f} points, and Jacobian by "
-             f"{_shift(results, 'Jacobian')} at {gap['Jacobian']:+.1f} points clean. A network that is less accurate "
-             "clean also has less to lose, so the two differences are read together.")
-    if clean["SpecReg (all)"].mean() < 0.15:
-        words += (" **SpecReg's network is at chance level clean** (10 classes): its penalty grew during training "
+    at_chance = [n for n in (name, "Vanilla") if clean[n].mean() < CHANCE_ACCURACY]
+    if at_chance:
+        return f"not tested: {' and '.join(at_chance)} at chance level clean"
+    missed = [t for t in report.target_scores(results[name]) if not t.reached]
+    if missed:
+        return "not tested: spectrum not reached, α = " + " / ".join(f"{t.fitted_alpha:.2f}" for t in missed)
+    return None
+
+
+def contrasts(results: Runs, found: control.Frontier, n_boot: int = 400) -> list[Contrast]:
+    """Each network of :data:`CLAIMED` against Vanilla in PGD eps50, raw and above Vanilla's frontier ``found``, each
+    with its 95% interval over seeds (t) and the attacked test images (paired bootstrap, ``n_boot`` resamples) and
+    its verdict by the book's rule (:func:`onen.analysis.stats.verdict_from_interval`), or why it is not tested."""
+    out = []
+    for name, sign in CLAIMED.items():
+        raw = report.paired_effect(results, name, "Vanilla", "pgd", n_boot=n_boot)
+        paired = report.common_seeds(results, [name, "Vanilla"])
+        stores = all("correct_pgd" in r.arrays for runs in paired.values() for r in runs)
+        above = (control.above_frontier([(+1.0, paired[name]), (-1.0, paired["Vanilla"])], found, n_boot=n_boot)
+                 if stores else None)
+        blocked = _untested(results, name)
+        verdict = blocked or ("not tested: a curve never falls to half" if raw.n_seeds == 0 else raw.verdict(sign))
+        verdict_above = blocked or ("not computed: no per-image outcomes" if above is None else above.verdict(sign))
+        gap = float(np.mean([r.meta["clean_accuracy"] for r in paired[name]])
+                    - np.mean([r.meta["clean_accuracy"] for r in paired["Vanilla"]]))
+        out.append(Contrast(name, sign, raw, above, gap, verdict, verdict_above))
+    return out
+
+
+def grey_cells(mean: float, low: float, high: float) -> tuple[str, str]:
+    """An eps50 effect in grey levels (times 255): the signed mean ("n/a" where undefined) and its interval ("—"
+    where undefined)."""
+    value = f"{255 * mean:+.2f}" if math.isfinite(mean) else "n/a"
+    interval = f"[{255 * low:+.2f}, {255 * high:+.2f}]" if math.isfinite(low) and math.isfinite(high) else "—"
+    return value, interval
+
+
+def _effect_cells(c: Contrast) -> tuple[str, str, str, str]:
+    """(raw effect, its interval, effect above the frontier, its interval) of ``c``, in grey levels."""
+    above = c.above or control.Effect(np.array([]), math.nan, math.nan, math.nan)
+    return (*grey_cells(c.raw.mean, c.raw.low, c.raw.high), *grey_cells(above.mean, above.low, above.high))
+
+
+def contrast_table(found: Sequence[Contrast], profile: str) -> Table:
+    """One row per contrast: seeds, claimed sign, raw effect on eps50 with its interval and verdict, and the same
+    above Vanilla's frontier."""
+    rows = []
+    for c in found:
+        raw, raw_interval, above, above_interval = _effect_cells(c)
+        rows.append([f"{c.name} − Vanilla", "+" if c.sign > 0 else "−", str(c.raw.n_seeds), raw, raw_interval,
+                     c.verdict, above, above_interval, c.verdict_above])
+    header = ["contrast", "claimed sign", "seeds", "Δ ε50 (/255)", "95% interval", "verdict",
+              "Δ above frontier (/255)", "95% interval", "verdict above frontier"]
+    notes = ["Δ: the network's PGD ε50 minus Vanilla's, in grey levels (ε50 × 255), paired by seed; intervals over "
+             "seeds (t) and the attacked test images (paired bootstrap); with one seed, over the images alone.",
+             "above frontier: each network's ε50 minus that of Vanilla stopped early at the same clean accuracy on "
+             "the attacked images; n/a and \"outside the frontier\" where its accuracy lies outside the frontier's "
+             "range."]
+    return Table(header, rows, caption=f"PGD ε50 of the CIFAR-10 networks against Vanilla, raw and above Vanilla's "
+                                       f"frontier ({profile} profile)", notes=notes)
+
+
+def _phrase(c: Contrast) -> str:
+    """``c`` in words: the raw effect with its interval and verdict, then the same above the frontier ("n/a" where an
+    effect is undefined)."""
+    raw, raw_interval, above, above_interval = _effect_cells(c)
+
+    def effect(value: str, interval: str) -> str:
+        return "n/a" if value == "n/a" else f"{value}/255" + ("" if interval == "—" else f" {interval}")
+
+    return (f"{effect(raw, raw_interval)} ({c.verdict}), and above Vanilla's frontier "
+            f"{effect(above, above_interval)} ({c.verdict_above})")
+
+
+def effect_words(results: Runs, found: Sequence[Contrast]) -> str:
+    """SpecReg's and Jacobian's eps50 against Vanilla, raw and above the frontier, each beside its clean-accuracy
+    difference (Markdown); a network at chance level clean is named as such."""
+    parts = [f"{c.name} differs from Vanilla by {_phrase(c)}, at a clean-accuracy difference of "
+             f"{100 * c.clean_gap:+.1f} points" for c in found]
+    words = ("In ε50, the radius at which PGD leaves half of the clean accuracy (brackets: 95% intervals), "
+             + "; ".join(parts) + ". A network that is less accurate clean also has less to lose, so only the effect "
+             "above the frontier, against Vanilla at the same clean accuracy, is robustness that clean accuracy does "
+             "not buy.")
+    clean = clean_accuracies(results)
+    for name in [n for n in CLAIMED if clean[n].mean() < CHANCE_ACCURACY]:
+        words += (f" **{name}'s network is at chance level clean** (10 classes): its penalty grew during training "
                   "(training figure of the next section) and outweighed the cross-entropy, so the network gave up "
                   "classifying. Its accuracy under attack is then chance, not robustness, and it says nothing about "
-                  "a 1/n code; at this scale the spectral penalty with these settings does not train.")
+                  "a 1/n code; at this scale its penalty with these settings does not train.")
     return words
+
+
+def verdict_words(found: Sequence[Contrast]) -> str:
+    """One sentence for the chapter's summary: each contrast's effect on eps50 and its verdict, raw and above
+    Vanilla's frontier."""
+    return "ε50 against Vanilla, raw and above its frontier (verdicts by the book's rule): " + "; ".join(
+        f"{c.name} {_phrase(c)}" for c in found) + "."
+
+
+def frontier_figure(results: Runs, found: control.Frontier) -> Figure:
+    """PGD eps50 in grey levels against clean accuracy, both on the attacked images as the frontier measures them
+    (:func:`onen.analysis.stats.eps_at_half_of_outcomes`, so that the full-length Vanilla is the frontier's last
+    point): Vanilla's frontier dashed, each network's mean over seeds a labelled point."""
+    colour_of = colours(list(results))
+    fig, ax = plt.subplots(figsize=(6.5, 4.4))
+    accuracy, eps50 = found.curve()
+    ax.plot(accuracy, 255 * eps50, "k--", marker="o", lw=1, label="Vanilla's frontier (stopped early)")
+    for name, runs in results.items():
+        values = [eps_at_half_of_outcomes(r.arrays["eps_pgd"], r.arrays["correct_pgd"]) for r in runs]
+        finite = [v for v in values if math.isfinite(v)]
+        if not finite:  # a curve that never falls to half has no eps50 to place
+            continue
+        x, y = float(np.mean([r.arrays["correct_pgd"][0].mean() for r in runs])), 255 * float(np.mean(finite))
+        ax.scatter([x], [y], s=30, color=colour_of[name], zorder=3)
+        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set(title="CIFAR-10 CNN", xlabel="clean accuracy (attacked images)",
+           ylabel=r"PGD $\epsilon_{50}$ (grey levels, $\times 255$)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def training_figure(results: Runs) -> Figure:

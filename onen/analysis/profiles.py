@@ -277,11 +277,21 @@ def frontier_name(epochs: int) -> str:
     return f"Vanilla, {epochs} epoch{'s' if epochs != 1 else ''}"
 
 
+FRONTIER_ARCHS = ("shallow", "mlp", "cnn", "cifar")
+
+
 def frontier_variants(arch: str, profile: str) -> dict[str, TrainConfig]:
-    """Vanilla of ``arch`` ("shallow", "mlp" or "cnn") stopped after each of the profile's frontier epochs, by
-    :func:`frontier_name`: its accuracy-robustness frontier, whose last point is the full-length Vanilla."""
+    """Vanilla of ``arch`` ("shallow", "mlp", "cnn" or "cifar": the CIFAR-10 CNN of :func:`cifar_variants`) stopped
+    after each of the profile's frontier epochs, by :func:`frontier_name`: its accuracy-robustness frontier, whose last
+    point is the full-length Vanilla. Otherwise Vanilla's configuration unchanged."""
+    if arch not in FRONTIER_ARCHS:
+        raise ValueError(f"arch must be one of {FRONTIER_ARCHS}, got {arch!r}")
     if arch == "shallow":
         return {frontier_name(e): shallow(profile, epochs=int(e)) for e in _check(profile).control.frontier_epochs}
+    if arch == "cifar":
+        vanilla = cifar_variants(profile)["Vanilla"]
+        return {frontier_name(e): dataclasses.replace(vanilla, epochs=int(e))
+                for e in cifar_settings(profile).frontier_epochs}
     return {frontier_name(e): deep(arch, profile, epochs=int(e)) for e in _check(profile).deep_frontier_epochs}
 
 
@@ -423,8 +433,8 @@ def background_settings(profile: str) -> BackgroundSettings:
 
 def cifar_settings(profile: str) -> CifarSettings:
     """The CIFAR-10 chapter's settings (:class:`~onen.analysis.settings.CifarSettings`): ``seeds``, the CNN's
-    training (``train``), ``track_every`` and ``track_momentum`` of the tracked basis, the evaluation, the audit and
-    the corruptions."""
+    training (``train``), ``track_every`` and ``track_momentum`` of the tracked basis, the evaluation, the audit,
+    the corruptions and Vanilla's frontier epochs (:func:`frontier_variants` with "cifar")."""
     _check(profile)
     return CIFAR_SETTINGS[profile]
 
