@@ -72,6 +72,20 @@ def test_frontier_and_the_effect_above_it_by_hand() -> None:
     assert outside.verdict(+1) == "outside the frontier"
 
 
+def test_place_puts_a_network_on_the_frontier_axes_by_hand() -> None:
+    """Two seeds at clean 0.8 / 0.6 with eps50 0.15 / 0.1 (worked out as above): the point is their mean; a seed
+    whose curve never halves is left out of the eps50, and a network with no such seed has NaN."""
+    n = 100
+    runs = [run(0, outcomes(n, [80, 60, 20, 0])), run(1, outcomes(n, [60, 30, 0, 0]))]
+    assert control.Frontier.place(runs) == pytest.approx((0.7, 0.125))
+    flat = run(2, outcomes(n, [60, 60, 60, 60]))
+    assert control.Frontier.place([runs[0], flat]) == pytest.approx((0.7, 0.15))
+    assert math.isnan(control.Frontier.place([flat])[1])
+    early, late = run(0, outcomes(n, [60, 30, 0, 0]), epochs=1), run(0, outcomes(n, [100, 75, 25, 0]))
+    acc, e50 = control.Frontier({1: [early], 50: [late]}).curve()
+    assert (acc[-1], e50[-1]) == pytest.approx(control.Frontier.place([late]))  # Vanilla sits on its own frontier
+
+
 def test_each_term_is_measured_against_its_own_frontier() -> None:
     """An interaction of two architectures: each network against its own Vanilla's frontier, by hand; one frontier
     for both gives what above_frontier gives."""

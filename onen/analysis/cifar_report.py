@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from onen.analysis import control, profiles, report
 from onen.analysis.plotting import colours
-from onen.analysis.stats import PairedContrast, eps_at_half_of_outcomes, t_interval
+from onen.analysis.stats import PairedContrast, t_interval
 from onen.analysis.tables import Table
 from onen.cache import CachedResult
 from onen.cifar import CLASSES
@@ -338,24 +338,11 @@ def verdict_words(found: Sequence[Contrast]) -> str:
 
 
 def frontier_figure(results: Runs, found: control.Frontier) -> Figure:
-    """PGD eps50 in grey levels against clean accuracy, both on the attacked images as the frontier measures them
-    (:func:`onen.analysis.stats.eps_at_half_of_outcomes`, so that the full-length Vanilla is the frontier's last
-    point): Vanilla's frontier dashed, each network's mean over seeds a labelled point."""
-    colour_of = colours(list(results))
+    """:func:`onen.analysis.control.frontier_panel` in grey levels: PGD eps50 against clean accuracy, both on the
+    attacked images as the frontier measures them (so that the full-length Vanilla is the frontier's last point)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.4))
-    accuracy, eps50 = found.curve()
-    ax.plot(accuracy, 255 * eps50, "k--", marker="o", lw=1, label="Vanilla's frontier (stopped early)")
-    for name, runs in results.items():
-        values = [eps_at_half_of_outcomes(r.arrays["eps_pgd"], r.arrays["correct_pgd"]) for r in runs]
-        finite = [v for v in values if math.isfinite(v)]
-        if not finite:  # a curve that never falls to half has no eps50 to place
-            continue
-        x, y = float(np.mean([r.arrays["correct_pgd"][0].mean() for r in runs])), 255 * float(np.mean(finite))
-        ax.scatter([x], [y], s=30, color=colour_of[name], zorder=3)
-        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set(title="CIFAR-10 CNN", xlabel="clean accuracy (attacked images)",
-           ylabel=r"PGD $\epsilon_{50}$ (grey levels, $\times 255$)")
-    ax.legend(fontsize=8)
+    control.frontier_panel(ax, results, found, scale=255, colour_of=colours(list(results)))
+    ax.set(title="CIFAR-10 CNN", ylabel=r"PGD $\epsilon_{50}$ (grey levels, $\times 255$)")
     fig.tight_layout()
     return fig
 

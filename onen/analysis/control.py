@@ -147,12 +147,38 @@ class Frontier:
         order = np.argsort(acc)
         return np.asarray(acc)[order], np.asarray(e50)[order]
 
+    @staticmethod
+    def place(runs: Sequence[CachedResult]) -> tuple[float, float]:
+        """Where ``runs`` (one network's seeds) sit on the frontier's axes: mean clean accuracy and mean PGD eps50,
+        both on the attacked images as the frontier's own points are measured (seeds whose curve never falls to half
+        left out of the eps50; NaN if none does)."""
+        pairs = [_clean_and_eps50(r.arrays["correct_pgd"], r.arrays["eps_pgd"]) for r in runs]
+        finite = [e for _, e in pairs if math.isfinite(e)]
+        return float(np.mean([a for a, _ in pairs])), float(np.mean(finite)) if finite else math.nan
+
     def at(self, accuracy: float, images: np.ndarray | None = None) -> float:
         """The frontier's eps50 at ``accuracy`` (linear in accuracy between its points); NaN outside their range."""
         acc, e50 = self.curve(images)
         if not acc[0] <= accuracy <= acc[-1]:
             return math.nan
         return float(np.interp(accuracy, acc, e50))
+
+
+def frontier_panel(ax: plt.Axes, results: Mapping[str, Sequence[CachedResult]], frontier: Frontier,
+                   scale: float = 1.0, colour_of: Mapping[str, str] | None = None) -> None:
+    """Draw on ``ax`` PGD eps50 (times ``scale``) against clean accuracy, both on the attacked images: ``frontier``
+    dashed and each network of ``results`` as a labelled point (:meth:`Frontier.place`; a network whose curve never
+    falls to half is left out)."""
+    accuracy, e50 = frontier.curve()
+    ax.plot(accuracy, scale * e50, "k--", marker="o", lw=1, label="Vanilla's frontier (stopped early)")
+    for name, runs in results.items():
+        x, y = Frontier.place(runs)
+        if not math.isfinite(y):
+            continue
+        ax.scatter([x], [scale * y], s=30, color=None if colour_of is None else colour_of[name], zorder=3)
+        ax.annotate(name, (x, scale * y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("clean accuracy (attacked images)")
+    ax.legend(fontsize=8)
 
 
 @dataclass(frozen=True)

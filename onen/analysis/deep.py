@@ -83,19 +83,13 @@ def _layers(results: report.Results) -> list[int]:
 
 
 def frontier_figure(results: ArchResults, frontiers: Mapping[str, control.Frontier]) -> Figure:
-    """Per architecture, PGD eps50 against clean accuracy: Vanilla's frontier (Vanilla stopped early and trained to
-    the end, mean over seeds) as a line, and every variant's mean over seeds as a labelled point."""
+    """Per architecture, :func:`onen.analysis.control.frontier_panel`: PGD eps50 against clean accuracy on the
+    attacked images, Vanilla's frontier (Vanilla stopped early and trained to the end, mean over seeds) dashed and
+    every variant's mean over seeds a labelled point."""
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.4), squeeze=False)
     for ax, arch in zip(axes[0], results):
-        acc, e50 = frontiers[arch].curve()
-        ax.plot(acc, e50, "k--", marker="o", lw=1, label="Vanilla's frontier")
-        for name, runs in results[arch].items():
-            x = float(np.mean([r.arrays["correct_pgd"][0].mean() for r in runs]))
-            y = float(np.nanmean([report.eps50(r) for r in runs]))
-            ax.scatter([x], [y], s=28)
-            ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set(title=ARCHS[arch], xlabel="clean accuracy (attacked images)", ylabel=r"PGD $\epsilon_{50}$")
-        ax.legend(fontsize=8)
+        control.frontier_panel(ax, results[arch], frontiers[arch])
+        ax.set(title=ARCHS[arch], ylabel=r"PGD $\epsilon_{50}$")
     fig.tight_layout()
     return fig
 
