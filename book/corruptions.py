@@ -37,8 +37,9 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from onen.analysis import profiles
-from onen.analysis.names import variant_of
+from onen.analysis import claims, corruption_frontier, profiles
+from onen.analysis.control import fmt_interval
+from onen.analysis.names import family_of, variant_of
 from onen.robustness.mnist_c_eval import corruption_run, dataset_available, scored_images
 from onen.robustness.mnist_c import CORRUPTIONS, FAMILIES, PARAMETERS, corrupt
 from onen.analysis.plotting import PALETTE, use_style
@@ -174,9 +175,7 @@ def effects(better, worse, column):
                     [r.arrays["correct"][column, severity_index] for r in runs], summary=np.mean)
 
     result = paired_contrast([term(+1, better), term(-1, worse)], n_boot=400, seed=0)
-    words = result.verdict(+1)
-    words = {"reproduced": "helps", "contradicted": "hurts"}.get(words, words)
-    return result.mean, result.low, result.high, words
+    return result.mean, result.low, result.high, corruption_frontier.effect_words(result.verdict(+1))
 
 
 regularized = [name for name, config in networks.items()
@@ -247,6 +246,104 @@ Table(["network", "against", "mean effect (points)", "helps", "hurts", "clean di
               "The clean difference shows how much of it is plain accuracy.")
 
 # %% [markdown]
+# ## Above Vanilla's frontier
+#
+# Robustness moves with clean accuracy {cite}`tsipras2019`: a network that is less accurate can look more robust for
+# free. Vanilla stopped early traces what each clean accuracy buys without a regularizer: per architecture, its
+# *frontier* of mCA against clean accuracy on the same images, from Vanilla stopped after
+# {glue:text}`corr-frontier-epochs` epochs and trained to the end, linear in clean accuracy between those points
+# (`onen.analysis.corruption_frontier`; the same construction as the PGD frontier of {doc}`control`).
+#
+# **The rule, stated before the results.** A network's mCA *above the frontier* is its mCA minus the frontier's mCA
+# at its own clean accuracy, each seed against the frontier of the same seed. The effect of a regularized network is
+# the difference between its value and that of its Vanilla network (the same pairs as above, the reference placed
+# against the same frontier, on which only the full-length Vanilla lies by construction), paired by seed; the raw
+# effect is the plain difference of mCA. Both intervals combine the spread between seeds (Student $t$) with a
+# paired bootstrap over the test images (every network and every point of the frontier resampled alike). An effect
+# **helps** (or **hurts**) when its 95% interval lies above (or below) zero, is **not resolved** otherwise, and reads
+# **not enough seeds** with one seed; above the frontier it reads **outside the frontier** where a network is more
+# accurate than every Vanilla point, or less accurate than the earliest, so that no point of the frontier matches it.
+# An effect *survives* the comparison when both verdicts are the same "helps" or "hurts".
+
+# %%
+severity = setting.severities[severity_index]
+early = {prefix: profiles.frontier_variants(arch, profile) for arch, prefix in claims.PREFIXES.items()}
+frontiers = {prefix: corruption_frontier.frontier(
+    [[corruption_run(dataclasses.replace(config, seed=seed), setting, results_dir, device, progress=False)
+      for seed in seeds] for config in configs.values()] + [results[f"{prefix} Vanilla"]], severity)
+    for prefix, configs in early.items()}
+scored = {name: corruption_frontier.scored(runs, severity) for name, runs in results.items()}
+mca_effects = {}
+for name, base in contrasts.items():
+    front = frontiers[family_of(name)]
+    mca_effects[name] = (
+        corruption_frontier.raw_effect([(+1.0, scored[name]), (-1.0, scored[base])]),
+        corruption_frontier.above_frontier([(+1.0, scored[name], front), (-1.0, scored[base], front)]))
+frontier_verdicts = {name: tuple(corruption_frontier.effect_words(e.verdict(+1)) for e in pair)
+                     for name, pair in mca_effects.items()}
+glue("corr-frontier-epochs", "; ".join(f"{prefix}: {', '.join(str(c.epochs) for c in configs.values())}"
+                                       for prefix, configs in early.items()), display=False)
+glue("corr-frontier-finding", Markdown(corruption_frontier.survival_sentence(frontier_verdicts)),
+     display=False)
+
+# %% tags=["hide-input"]
+def marker(name):
+    """Marker, colour and legend label of a book network's kind."""
+    config = networks[name]
+    if config.regularizer == "spectral":
+        return "o", PALETTE[0], "spectral penalty"
+    if config.regularizer == "jacobian":
+        return "D", PALETTE[2], "Jacobian"
+    if config.whiten_after is not None:
+        return "^", PALETTE[1], "whitened"
+    return "s", "0.35", "no regularizer"
+
+
+fig, axes = plt.subplots(1, len(frontiers), figsize=(13, 4.8))
+for ax, (prefix, front) in zip(axes, frontiers.items()):
+    acc, mca = front.mean_curve()
+    ax.plot(100 * acc, 100 * mca, "--.", color="black", lw=1.2, label="Vanilla's frontier")
+    for name in [n for n in names if family_of(n) == prefix]:
+        shape, colour, label = marker(name)
+        x, y = 100 * scored[name].clean_accuracy.mean(), 100 * scored[name].mca.mean()
+        ax.scatter([x], [y], marker=shape, color=colour, s=30, zorder=3, label=label)
+        ax.annotate(variant_of(name), (x, y), fontsize=5.5, xytext=(3, 2), textcoords="offset points")
+    ax.set(title=prefix, xlabel="clean accuracy (%)", ylabel="mCA (%)")
+handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles))
+fig.tight_layout(rect=(0, 0.07, 1, 1))
+glue("corr-frontier", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} corr-frontier
+# :name: "fig-corr-frontier"
+#
+# Mean corruption accuracy (mCA, severity {glue:text}`corr-severity`) against clean accuracy on the same test images,
+# mean over seeds, per architecture. Dashed: Vanilla's frontier (Vanilla stopped after
+# {glue:text}`corr-frontier-epochs` epochs and trained to the end). A network above the line is more robust to the
+# corruptions than Vanilla at the same clean accuracy; one beyond either end of the line is outside the frontier.
+# ```
+#
+# {numref}`fig-corr-frontier` places every network against its architecture's frontier, and the table after it gives
+# each effect raw and above the frontier. {glue:md}`corr-frontier-finding`
+
+# %% tags=["nbval-check-output"]
+def points(e):
+    """An effect and its interval in percentage points ("n/a" outside the frontier)."""
+    return fmt_interval(100 * e.mean, 100 * e.low, 100 * e.high, 1)
+
+
+Table(["network", "against", "seeds", "Δ mCA [95%]", "verdict", "Δ above frontier [95%]", "verdict above frontier"],
+      [[name, variant_of(contrasts[name]), str(raw.n_seeds), points(raw), frontier_verdicts[name][0],
+        points(above), frontier_verdicts[name][1]] for name, (raw, above) in mca_effects.items()],
+      caption=f"Mean corruption accuracy (severity {severity}) of each regularized or whitened network minus its "
+              f"Vanilla network's, raw and above Vanilla's frontier ({profile} profile)",
+      notes=["Δ: in percentage points, paired by seed; intervals over seeds (t) and the test images (paired "
+             "bootstrap).", "above frontier: each network's mCA minus that of its architecture's Vanilla "
+             "frontier at its clean accuracy; n/a where a network lies outside the frontier's range."])
+
+# %% [markdown]
 # ## Fashion-MNIST
 #
 # Whether these effects are particular to MNIST can be asked of Fashion-MNIST {cite}`xiao2017`, where
@@ -292,5 +389,7 @@ if fashion:
 #   and relative drop.
 # - Against the Vanilla network of the same architecture, the spectrally regularized networks differ by
 #   {glue:md}`corr-mean-effect-range` on average over the corruptions. {glue:md}`corr-verdict-words`
+# - Above Vanilla's frontier of mCA against clean accuracy ({numref}`fig-corr-frontier`):
+#   {glue:md}`corr-frontier-finding`
 # - These corruptions are recomputed from MNIST-C's definitions, not its published files; the comparison between the
 #   book's networks is paired and exact, a comparison with published MNIST-C numbers is approximate.
