@@ -89,16 +89,16 @@ def test_control_jobs_audit_what_they_train_with_vanilla_of_the_same_seed_as_tra
     control audit and Vanilla of their own seed as the transfer source; the frontier's networks carry none; the quick
     profile audits nothing."""
     from onen.analysis import profiles
-    from onen.commands.launch import chapter_jobs
+    from onen.commands.launch import Audit, chapter_jobs
 
     jobs = chapter_jobs(["control"], "paper", [1])
-    audited = {job.name for job in jobs if job.audit is not None}
+    audited = {job.name for job in jobs if job.after}
     assert audited == set(profiles.control_audited("paper"))
     assert {profiles.shaped_name(a) for a in (0.5, 1.0, 1.5, 2.0, 3.0)} <= audited
     for job in jobs:
-        if job.audit is not None:
-            assert job.audit == profiles.control_audit("paper")
-            assert job.transfer_source == dataclasses.replace(profiles.shallow_variants("paper")["Vanilla"], seed=1)
+        if job.after:
+            source = dataclasses.replace(profiles.shallow_variants("paper")["Vanilla"], seed=1)
+            assert job.after == (Audit(profiles.control_audit("paper"), source),) and job.step(Audit) == job.after[0]
         else:
-            assert job.name.startswith("Vanilla, ") and job.config.epochs < 50
-    assert all(job.audit is None for job in chapter_jobs(["control"], "quick", [0]))
+            assert job.name.startswith("Vanilla, ") and job.config.epochs < 50 and job.step(Audit) is None
+    assert all(not job.after for job in chapter_jobs(["control"], "quick", [0]))

@@ -379,6 +379,15 @@ def book_networks(profile: str) -> dict[str, TrainConfig]:
     return networks
 
 
+def corruption_networks(profile: str) -> dict[str, TrainConfig]:
+    """Every network the common-corruptions chapter scores: the book networks (:func:`book_networks`), then each
+    architecture's Vanilla stopped early (:func:`frontier_variants`), named "shallow Vanilla, 4 epochs",
+    "MLP Vanilla, 4 epochs", "CNN Vanilla, 4 epochs"."""
+    early = {f"{'shallow' if arch == 'shallow' else arch.upper()} {name}": config
+             for arch in ("shallow", "mlp", "cnn") for name, config in frontier_variants(arch, profile).items()}
+    return {**book_networks(profile), **early}
+
+
 def corruption_config(profile: str) -> "CorruptionConfig":
     """The corrupted test images of the common-corruptions chapter: 1000 images at MNIST-C's own severity (3) in the
     quick profile, all 10000 at severities 1-5 in the paper profile."""

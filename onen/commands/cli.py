@@ -4,6 +4,14 @@
     python -m onen shallow --profile paper --device cuda --workers 12
     python -m onen search --profile paper --device cpu
     python -m onen baselines --profile paper --device cuda --workers 8
+    python -m onen cifar --profile paper --device cuda
+    python -m onen corruptions --profile paper --device cuda
+
+``cifar`` trains the CIFAR-10 chapter's networks and, in the job of each variant, its attack audit and its scoring on
+the corrupted CIFAR-10 test images; ``corruptions`` trains (or loads) every network the common-corruptions chapter
+scores, with the evaluation of the chapter that trains it, and scores it on the MNIST-C-style corruptions in the same
+job. Named beside that chapter (``python -m onen shallow corruptions``), the scoring joins that chapter's job of the
+network: one job per network (:mod:`onen.commands.launch`).
 
 Every finished network is printed with an ETA for the rest (and, when the output is not a terminal, every
 finished epoch with an ETA for its network); training resumes from per-epoch checkpoints.
@@ -35,8 +43,8 @@ from pathlib import Path
 import torch
 
 from onen.analysis import profiles
-from onen.commands.launch import (CLUSTERS, DEFAULT_SUBMITIT_FOLDER, Cluster, chapter_jobs, import_submitit,
-                                  run_jobs, status_main, submit_jobs)
+from onen.commands.launch import (CLUSTERS, DEFAULT_SUBMITIT_FOLDER, NETWORK_CHAPTERS, Cluster, chapter_jobs,
+                                  import_submitit, run_jobs, status_main, submit_jobs)
 from onen.commands.reproduce import main as reproduce_main
 from onen.commands.mechanics import MECHANICS
 from onen.commands.mechanics import compute as compute_mechanics
@@ -51,6 +59,8 @@ SUBMITIT_OPTIONS = ("cluster", "slurm_partition", "slurm_time", "gpus_per_node",
 def main(argv: Sequence[str] | None = None) -> None:
     """Compute (and cache) every network a chapter needs, e.g. on a GPU before executing the book elsewhere.
     ``search`` computes the grid of :func:`onen.analysis.profiles.search_grid` (the search for the 1/n point);
+    ``cifar`` the CIFAR-10 chapter's networks with their audits and corruption scores; ``corruptions`` every network
+    the common-corruptions chapter scores, scored in the job that trains it;
     ``reproduce HASH`` trains a committed network again and compares its numbers (:mod:`onen.commands.reproduce`);
     ``status CHAPTER`` lists which of its networks are done, running, failed or missing
     (:func:`onen.commands.launch.status_main`)."""
@@ -100,8 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     """The command line of :func:`main` (``reproduce`` and ``status`` have their own)."""
     parser = argparse.ArgumentParser(prog="python -m onen", description=main.__doc__)
     parser.add_argument("chapters", nargs="+",
-                        choices=[*sorted(profiles.CHAPTER_VARIANTS), "baselines", *MECHANICS, "search",
-                                 "calibration"])
+                        choices=[*NETWORK_CHAPTERS, *MECHANICS, "calibration"])
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,

@@ -1,7 +1,10 @@
 """Where a chapter's networks are computed, and how far they have got.
 
 Every network of a chapter is one :class:`Job`: :func:`chapter_jobs` lists them, :func:`compute` trains (or loads) and
-evaluates one into the content-addressed results cache. Two launchers run them:
+evaluates one into the content-addressed results cache, then runs its after-training steps (:class:`AfterTraining`:
+the attack audit, :class:`Audit`; the scoring on corrupted test images, :class:`Corruptions`). Checkpoints never move
+between machines, so whatever a chapter reads from a network's weights is computed in the job that trains it, right
+after training, and each step has its own cache entry. Two launchers run them:
 
 - local (:func:`run_jobs`): in this process, in order, or ``workers`` at once in spawned processes, longest first;
 - submitit (:func:`submit_jobs`): one submitit job per network, on SLURM or as local subprocesses
@@ -12,6 +15,17 @@ evaluates one into the content-addressed results cache. Two launchers run them:
 :func:`network_status` says, for every network of a chapter, whether it is done (a valid cache entry), running (its
 checkpoint lock is held), failed (its last submitit job ended in an error; its log folder is named), submitted (a
 submitit job with no result yet: queued, evaluating, or lost) or missing; ``python -m onen status`` prints it.
+
+Besides the chapters of :func:`onen.analysis.profiles.chapter_variants`, the baselines and the search, two chapters
+are listed here:
+
+- ``cifar`` (:func:`cifar_networks`): the CIFAR-10 chapter's networks, Vanilla stopped early (its frontier) and then
+  each variant, with the chapter's evaluation; each variant is audited and scored on the corrupted CIFAR-10 test
+  images in its own job;
+- ``corruptions`` (:func:`corruption_networks`): every network the common-corruptions chapter scores, each as the job
+  of the chapter that trains it (its evaluation and audit) with the MNIST-C scoring added. Listed beside that chapter,
+  the scoring joins that chapter's job of the same network instead (:func:`chapter_jobs`): one job per network, so
+  the weights are trained once and scored while they exist.
 """
 
 from __future__ import annotations
@@ -28,31 +42,137 @@ import os
 import pickle
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from onen.analysis import profiles
-from onen.cache import config_hash
-from onen.robustness.audit import AuditConfig, audit_run, stored_audit
+from onen.cache import config_hash, lookup
+from onen.robustness.audit import AuditConfig, _audit_key, audit_run
+from onen.robustness.cifar_c import CifarCorruptionConfig
+from onen.robustness.cifar_c import corruption_run as cifar_corruption_run
+from onen.robustness.mnist_c_eval import CorruptionConfig
+from onen.robustness.mnist_c_eval import corruption_run as mnist_corruption_run
+from onen.robustness.selection import CorruptionSelection
 from onen.runs import search
 from onen.runs.config import CIFAR_DATASET, EvalConfig, TrainConfig
 from onen.runs.experiments import _run_key, checkpoint_path, interactive, run, stored
 
 
+class AfterTraining:
+    """A computation on a job's network that needs its weights, run by :func:`compute` in the job that trains the
+    network, right after training (checkpoints do not move between machines), with its own cache entry: :meth:`entry`
+    names it, :meth:`stored` looks for it without computing, :meth:`compute` loads the network's checkpoint and
+    computes it (or loads it from the cache)."""
+
+    @property
+    def label(self) -> str:
+        """How ``status`` names this step where its entry is missing."""
+        raise NotImplementedError
+
+    def entry(self, config: TrainConfig) -> tuple[str, dict[str, Any]]:
+        """The cache entry of this step for the network ``config``: its folder under the results folder and its key
+        (the entry is ``<folder>/<config_hash(key)>.npz``)."""
+        raise NotImplementedError
+
+    def compute(self, config: TrainConfig, results_dir: str, device: str, progress: bool | None) -> None:
+        """Compute (or load) this step's entry for the network ``config``."""
+        raise NotImplementedError
+
+    def at_seed(self, seed: int) -> AfterTraining:
+        """This step for the network trained with ``seed`` (the same, unless it names another network)."""
+        return self
+
+    def stored(self, config: TrainConfig, results_dir: str) -> bool:
+        """Whether the cache holds a valid entry of this step for ``config``; never trains or computes."""
+        return lookup(*self.entry(config), results_dir) is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class Audit(AfterTraining):
+    """The attack audit (:func:`onen.robustness.audit.audit_run`) with ``config``, and the network whose PGD examples
+    its transfer attack tries (None: no transfer attack); the source is trained at the audited network's seed."""
+
+    config: AuditConfig
+    transfer_source: TrainConfig | None = None
+
+    @property
+    def label(self) -> str:
+        return "audit"
+
+    def entry(self, config: TrainConfig) -> tuple[str, dict[str, Any]]:
+        source = self.transfer_source  # audit_run drops a source that is the audited network itself
+        same = source is None or source.to_dict() == config.to_dict()
+        return "audit", _audit_key(config, self.config, None if same else source)
+
+    def compute(self, config: TrainConfig, results_dir: str, device: str, progress: bool | None) -> None:
+        audit_run(config, self.config, results_dir, device, transfer_source=self.transfer_source, progress=progress)
+
+    def at_seed(self, seed: int) -> Audit:
+        if self.transfer_source is None:
+            return self
+        return dataclasses.replace(self, transfer_source=dataclasses.replace(self.transfer_source, seed=seed))
+
+
+class CorruptionFamily(NamedTuple):
+    """How one family of corrupted test images is scored: ``score`` (``corruption_run`` of its module), cached
+    under ``folder`` with the selection's half of the key named ``selection``; ``label`` names it in ``status``."""
+
+    label: str
+    folder: str
+    selection: str
+    score: Callable[..., Any]
+
+
+# by the type of the selection: MNIST-C-style corruptions (the corruptions chapter), CIFAR-10's (the CIFAR chapter)
+CORRUPTION_FAMILIES: dict[type[CorruptionSelection], CorruptionFamily] = {
+    CorruptionConfig: CorruptionFamily("corruptions", "corruptions", "corruptions", mnist_corruption_run),
+    CifarCorruptionConfig: CorruptionFamily("CIFAR-10 corruptions", "cifar_corruptions", "corruption",
+                                            cifar_corruption_run),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Corruptions(AfterTraining):
+    """The scoring on corrupted test images selected by ``config``: MNIST-C-style ones for a
+    :class:`onen.robustness.mnist_c_eval.CorruptionConfig` (:func:`onen.robustness.mnist_c_eval.corruption_run`),
+    CIFAR-10's for a :class:`onen.robustness.cifar_c.CifarCorruptionConfig`
+    (:func:`onen.robustness.cifar_c.corruption_run`)."""
+
+    config: CorruptionConfig | CifarCorruptionConfig
+
+    def __post_init__(self) -> None:
+        if type(self.config) not in CORRUPTION_FAMILIES:
+            raise TypeError(f"config must be one of {', '.join(t.__name__ for t in CORRUPTION_FAMILIES)}, got "
+                            f"{type(self.config).__name__}")
+
+    @property
+    def family(self) -> CorruptionFamily:
+        """How this selection's family is scored and cached."""
+        return CORRUPTION_FAMILIES[type(self.config)]
+
+    @property
+    def label(self) -> str:
+        return self.family.label
+
+    def entry(self, config: TrainConfig) -> tuple[str, dict[str, Any]]:
+        return self.family.folder, {"train": config.to_dict(), self.family.selection: self.config.to_dict()}
+
+    def compute(self, config: TrainConfig, results_dir: str, device: str, progress: bool | None) -> None:
+        self.family.score(config, self.config, results_dir, device, progress)
+
+
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One network of one chapter: what :func:`compute` trains (or loads) and evaluates."""
+    """One network of one chapter: what :func:`compute` trains (or loads) and evaluates, and the steps it runs on the
+    trained network (:class:`AfterTraining`), in order, while its weights exist."""
 
     chapter: str
     name: str
     seed: int
     config: TrainConfig  # already carrying ``seed``
     evaluation: EvalConfig | int | None  # for the search: the number of test images its spectrum uses (None: all)
-    # the attack audit computed right after training, while the weights exist (checkpoints do not move between
-    # machines), and the network whose PGD examples its transfer attack tries
-    audit: AuditConfig | None = None
-    transfer_source: TrainConfig | None = None
+    after: tuple[AfterTraining, ...] = ()  # each already at ``seed`` (AfterTraining.at_seed)
 
     @property
     def label(self) -> str:
@@ -63,9 +183,14 @@ class Job:
         images = self.config.train_subset or (50000 if self.config.dataset == CIFAR_DATASET else 60000)
         return self.config.epochs * math.ceil(images / self.config.batch_size)
 
+    def step(self, kind: type[AfterTraining]) -> AfterTraining | None:
+        """The first after-training step of type ``kind``, or None where the job has none."""
+        return next((step for step in self.after if isinstance(step, kind)), None)
+
 
 def compute(job: Job, results_dir: str, device: str, progress: bool | None = None) -> tuple[float, bool]:
-    """Train (or load) and evaluate ``job``; returns its wall time and whether it was computed rather than loaded."""
+    """Train (or load) and evaluate ``job``, then run its after-training steps in order; returns its wall time and
+    whether anything was computed rather than loaded."""
     start = time.perf_counter()
     fresh = not is_done(job, results_dir)
     if job.chapter == "search":
@@ -74,22 +199,35 @@ def compute(job: Job, results_dir: str, device: str, progress: bool | None = Non
     else:
         assert isinstance(job.evaluation, EvalConfig), job.label
         run(job.config, job.evaluation, results_dir, device, progress)
-        if job.audit is not None:
-            audit_run(job.config, job.audit, results_dir, device, transfer_source=job.transfer_source,
-                      progress=progress)
+    for step in job.after:
+        step.compute(job.config, results_dir, device, progress)
     return time.perf_counter() - start, fresh
 
 
-def is_done(job: Job, results_dir: str) -> bool:
-    """Whether the cache holds a valid entry of ``job`` (and of its attack audit, where it has one); never trains."""
+def run_stored(job: Job, results_dir: str) -> bool:
+    """Whether the cache holds a valid entry of ``job``'s own run (its search point, or its evaluated network)."""
     if job.chapter == "search":
         assert not isinstance(job.evaluation, EvalConfig), job.label
         return search.stored_point(job.config, job.evaluation, results_dir) is not None
     assert isinstance(job.evaluation, EvalConfig), job.label
-    if stored(job.config, job.evaluation, results_dir) is None:
-        return False
-    return job.audit is None or stored_audit(job.config, job.audit, results_dir,
-                                             transfer_source=job.transfer_source) is not None
+    return stored(job.config, job.evaluation, results_dir) is not None
+
+
+def missing_steps(job: Job, results_dir: str) -> list[AfterTraining]:
+    """The after-training steps of ``job`` whose entries the cache lacks; never trains."""
+    return [step for step in job.after if not step.stored(job.config, results_dir)]
+
+
+def is_done(job: Job, results_dir: str) -> bool:
+    """Whether the cache holds a valid entry of ``job`` and of each of its after-training steps; never trains."""
+    return run_stored(job, results_dir) and not missing_steps(job, results_dir)
+
+
+def job_entries(job: Job) -> list[tuple[str, str]]:
+    """Every cache entry ``job`` writes, as (folder, key): its run's (:func:`job_key`), then each after-training
+    step's, in order."""
+    run_entry = ("regularizer_search" if job.chapter == "search" else "runs", job_key(job))
+    return [run_entry, *((folder, config_hash(key)) for folder, key in (s.entry(job.config) for s in job.after))]
 
 
 def _worker_init(threads: int, log: bool) -> None:
@@ -190,12 +328,105 @@ def baseline_jobs(profile: str, seeds: Sequence[int] | None = None, variants: Se
     return (sorted(jobs, key=lambda job: job.seed) if seed_major else jobs), known
 
 
+Network = tuple[TrainConfig, EvalConfig | int | None, tuple[AfterTraining, ...]]  # at no particular seed
+
+# the chapters whose networks python -m onen computes (the mechanics chapters and the calibration are computed apart)
+NETWORK_CHAPTERS = (*sorted(profiles.CHAPTER_VARIANTS), "baselines", "cifar", "corruptions", "search")
+# the chapters that train the networks the corruptions chapter scores, in the order their jobs are looked in
+TRAINING_CHAPTERS = ("shallow", "deep_last_layer", "deep_all_layers", "control")
+
+
+def _trained(config: TrainConfig) -> str:
+    """What identifies the trained weights of ``config`` (its checkpoint's key)."""
+    return config_hash({"train": config.to_dict()})
+
+
+def cifar_networks(profile: str) -> dict[str, Network]:
+    """The CIFAR-10 chapter's networks (``book/cifar.py``, :mod:`onen.analysis.cifar_report`) by display name: Vanilla
+    stopped after each frontier epoch (:func:`onen.analysis.profiles.frontier_variants` with "cifar"), listed first so
+    that each resumes the checkpoint of the one before and the full-length Vanilla that of the longest, then each
+    variant of :func:`onen.analysis.profiles.cifar_variants`; all with the chapter's evaluation. Each variant is
+    audited (:func:`onen.analysis.profiles.cifar_audit`, no transfer attack) and scored on the corrupted test images
+    (:func:`onen.analysis.profiles.cifar_corruption_config`) in its own job."""
+    evaluation = profiles.cifar_evaluation(profile)
+    scored = (Audit(profiles.cifar_audit(profile)), Corruptions(profiles.cifar_corruption_config(profile)))
+    early = {name: (config, evaluation, ()) for name, config in profiles.frontier_variants("cifar", profile).items()}
+    variants = {name: (config, evaluation, scored) for name, config in profiles.cifar_variants(profile).items()}
+    return {**early, **variants}
+
+
+def corruption_networks(profile: str) -> dict[str, Network]:
+    """The networks the common-corruptions chapter (``book/corruptions.py``) scores, by its names
+    (:func:`onen.analysis.profiles.corruption_networks`): each is the network of the first of
+    :data:`TRAINING_CHAPTERS` that trains it, with that chapter's evaluation and after-training steps, and the scoring
+    on MNIST-C-style corrupted test images (:func:`onen.analysis.profiles.corruption_config`) last. So a corruptions
+    job trains (or loads) the network, computes everything its own chapter reads from it, and scores it: one job per
+    network. ValueError where no chapter trains one of them."""
+    owners: dict[str, tuple[EvalConfig | int | None, tuple[AfterTraining, ...]]] = {}
+    for chapter in TRAINING_CHAPTERS:
+        for config, evaluation, after in chapter_networks(chapter, profile).values():
+            owners.setdefault(_trained(config), (evaluation, after))
+    scoring = Corruptions(profiles.corruption_config(profile))
+    networks: dict[str, Network] = {}
+    for name, config in profiles.corruption_networks(profile).items():
+        if _trained(config) not in owners:
+            raise ValueError(f"no chapter of {', '.join(TRAINING_CHAPTERS)} trains the corruptions chapter's {name!r}")
+        evaluation, after = owners[_trained(config)]
+        networks[name] = (config, evaluation, (*after, scoring))
+    return networks
+
+
+def chapter_networks(chapter: str, profile: str) -> dict[str, Network]:
+    """Every network of ``chapter`` (any of :data:`NETWORK_CHAPTERS` but the baselines, which have seeds of their own,
+    :func:`baseline_jobs`) by display name: its configuration, evaluation (the search: the number of test images its
+    spectrum uses) and after-training steps. The control chapter audits the networks of
+    :func:`onen.analysis.profiles.control_audited`, with Vanilla's PGD examples as the transfer attack. ValueError
+    naming the chapters for an unknown one."""
+    if chapter == "search":
+        points, spectrum_images = profiles.search_grid(profile)
+        points.update(profiles.search_longer(profile))  # after the grid: they extend its checkpoints
+        return {name: (config, spectrum_images, ()) for name, config in points.items()}
+    if chapter == "cifar":
+        return cifar_networks(profile)
+    if chapter == "corruptions":
+        return corruption_networks(profile)
+    if chapter not in profiles.CHAPTER_VARIANTS:
+        raise ValueError(f"unknown chapter {chapter!r}: the chapters with networks are {', '.join(NETWORK_CHAPTERS)}")
+    audited = profiles.control_audited(profile) if chapter == "control" else {}
+    audit: tuple[AfterTraining, ...] = ()
+    if audited:
+        audit = (Audit(profiles.control_audit(profile), profiles.transfer_source("shallow Vanilla", profile)),)
+    return {name: (config, evaluation, audit if name in audited else ())
+            for name, (config, evaluation) in profiles.chapter_variants(chapter, profile).items()}
+
+
+def fold_corruptions(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` where each job of the corruptions chapter whose network another listed chapter also trains is folded
+    into the first such job (its after-training steps, the scoring among them, appended where that job lacks them),
+    so that the network is trained once and scored in the job that trains it. The search's points, evaluated
+    otherwise, take none."""
+    owners: dict[str, int] = {}
+    for index, job in enumerate(jobs):
+        if job.chapter not in ("corruptions", "search"):
+            owners.setdefault(_trained(job.config), index)
+    merged, folded = list(jobs), set()
+    for index, job in enumerate(jobs):
+        owner = owners.get(_trained(job.config)) if job.chapter == "corruptions" else None
+        if owner is not None:
+            added = tuple(step for step in job.after if step not in merged[owner].after)
+            merged[owner] = dataclasses.replace(merged[owner], after=merged[owner].after + added)
+            folded.add(index)
+    return [job for index, job in enumerate(merged) if index not in folded]
+
+
 def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | None = None,
                  variants: Sequence[str] | None = None, seed_major: bool = False) -> list[Job]:
     """The networks of ``chapters`` (or only the ``variants`` named) at ``seeds`` (None: the profile's), in the
     order they run: seeds inner, or outer with ``seed_major``. The search's points each run once, at the seed
     their configuration carries (the profile's first seed; a longer point may name its own); ``seeds`` must then
-    be None. Raises SystemExit where no variant named exists in a chapter."""
+    be None. The corruptions chapter's jobs fold into the jobs of the other chapters listed that train the same
+    networks (:func:`fold_corruptions`). Raises SystemExit where no variant named exists in a chapter, ValueError for
+    an unknown chapter."""
     if seeds is not None and "search" in chapters:
         raise ValueError("seeds do not apply to the search: each of its points has the seed its profile gives it")
     jobs: list[Job] = []
@@ -208,34 +439,24 @@ def chapter_jobs(chapters: Sequence[str], profile: str, seeds: Sequence[int] | N
             jobs += found_jobs
             known.update(names)
             continue
-        chosen_seeds: list[int | None]
-        if chapter == "search":
-            points, spectrum_images = profiles.search_grid(profile)
-            points.update(profiles.search_longer(profile))  # after the grid: they extend its checkpoints
-            found: dict[str, Any] = {name: (config, spectrum_images) for name, config in points.items()}
-            chosen_seeds = [None]  # one run per point, at its own seed
-            audited: dict[str, TrainConfig] = {}
-        else:
-            found = profiles.chapter_variants(chapter, profile)
+        found = chapter_networks(chapter, profile)
+        chosen_seeds: list[int | None] = [None]  # the search: one run per point, at its own seed
+        if chapter != "search":
             chosen_seeds = list(seeds if seeds is not None else profiles.seeds(profile))
-            audited = profiles.control_audited(profile) if chapter == "control" else {}
         known.update(found)
         if variants and not set(variants) & set(found):
             raise SystemExit(f"no variant {sorted(variants)} in {chapter}; it has {sorted(found)}")
         chosen = [(n, v) for n, v in found.items() if not variants or n in variants]
         order = ([(s, n, v) for s in chosen_seeds for n, v in chosen] if seed_major
                  else [(s, n, v) for n, v in chosen for s in chosen_seeds])
-        for seed, name, (config, evaluation) in order:
+        for seed, name, (config, evaluation, after) in order:
             config = config if seed is None else dataclasses.replace(config, seed=int(seed))
-            audit, source = None, None
-            if name in audited:
-                audit = profiles.control_audit(profile)
-                source = dataclasses.replace(profiles.transfer_source("shallow Vanilla", profile), seed=config.seed)
-            jobs.append(Job(chapter, name, config.seed, config, evaluation, audit, source))
+            jobs.append(Job(chapter, name, config.seed, config, evaluation,
+                            tuple(step.at_seed(config.seed) for step in after)))
     unknown = sorted(set(variants or []) - known)
     if unknown:  # a misspelled name beside valid ones would otherwise be dropped silently
         raise SystemExit(f"no variant {unknown} in {', '.join(chapters)}")
-    return jobs
+    return fold_corruptions(jobs)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -468,6 +689,9 @@ def network_status(jobs: Sequence[Job], results_dir: str,
             state, detail = "submitted", f"job {record['job_id']}: {record['folder']}"
         else:
             state, detail = "missing", f"job {record['job_id']} ended without it" if record else ""
+            if run_stored(job, results_dir):  # trained and evaluated, but a step on its weights is not cached
+                lacking = "run cached; missing " + ", ".join(step.label for step in missing_steps(job, results_dir))
+                detail = f"{detail}; {lacking}" if detail else lacking
         statuses.append(NetworkStatus(job, key, state, detail))
     return statuses
 
@@ -485,9 +709,10 @@ def status_table(statuses: Sequence[NetworkStatus]) -> str:
 
 def status_main(argv: Sequence[str]) -> None:
     """``python -m onen status CHAPTER --profile P``: which networks of the chapter are done, running, failed,
-    submitted or missing."""
+    submitted or missing. A network is done when its run and the entry of every after-training step (its audit, its
+    scoring on corrupted images) are cached; one whose run is cached without them is missing, and says which."""
     parser = argparse.ArgumentParser(prog="python -m onen status", description=status_main.__doc__)
-    parser.add_argument("chapters", nargs="+", choices=[*sorted(profiles.CHAPTER_VARIANTS), "baselines", "search"])
+    parser.add_argument("chapters", nargs="+", choices=NETWORK_CHAPTERS)
     parser.add_argument("--profile", default="quick", choices=sorted(profiles.PROFILES))
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the profile's seeds")
     parser.add_argument("--variants", nargs="+", default=None, help="only these variants (display names)")
